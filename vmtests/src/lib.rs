@@ -1,0 +1,33 @@
+//! Helpers for the in-VM integration suite (tests/). These tests need the
+//! pfprof module loaded in the lab VM: `cargo xtask test` runs them there.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Whether we are inside the lab VM (the runner sets `PFPROF_IN_LAB`).
+pub fn in_lab() -> bool {
+    std::env::var_os("PFPROF_IN_LAB").is_some()
+}
+
+/// Panics with a clear message unless running in the lab VM: these tests
+/// load and unload kernel modules and must never run on a host.
+pub fn require_lab() {
+    assert!(
+        in_lab(),
+        "this test runs inside the lab VM only: use `cargo xtask test`"
+    );
+}
+
+/// The pfprof.ko of this kernel flavour, as the runner passes it.
+pub fn module_path() -> PathBuf {
+    PathBuf::from(std::env::var_os("PFPROF_KO").expect("PFPROF_KO is set by the lab runner"))
+}
+
+/// Runs a command and returns whether it exited with 0.
+pub fn sh(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}

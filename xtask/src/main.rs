@@ -1,0 +1,76 @@
+//! pfprof project automation (`cargo xtask ...`).
+//!
+//! The kernel lab: installs what the lab needs, builds a Rust-enabled Linux
+//! 6.12 kernel from Debian's `linux-source-6.12` (cached outside the clone),
+//! builds `kmod/pfprof.ko` against it, and runs commands inside that kernel
+//! under QEMU. `cargo xtask test` is the project's whole test pipeline.
+
+mod deps;
+mod kernel;
+mod kmod;
+mod paths;
+mod test;
+mod util;
+mod vm;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use kernel::Flavour;
+
+/// pfprof project automation: the kernel lab and the test pipeline.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the lab's prerequisites and install what is missing (as root;
+    /// otherwise print the commands to run).
+    Setup,
+    /// Build the lab kernel (or reuse the cached build) and print its path.
+    Kernel {
+        /// The debug flavour (lockdep, KASAN, kmemleak, ...).
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Build kmod/pfprof.ko against the lab kernel and print its path.
+    Kmod {
+        /// Build against the debug kernel.
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Run a command as root inside the lab VM; exits with its exit code.
+    Vm(vm::VmArgs),
+    /// Run every test stage: fmt, clippy, host tests, module build, lab
+    /// self-tests and the in-VM suite on the release and debug kernels.
+    Test(test::TestArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Setup => deps::ensure().map(|_| ExitCode::SUCCESS),
+        Command::Kernel { debug } => kernel::ensure(Flavour::from_debug(debug)).map(|k| {
+            println!("{}", k.bzimage().display());
+            ExitCode::SUCCESS
+        }),
+        Command::Kmod { debug } => kmod::build(Flavour::from_debug(debug)).map(|ko| {
+            println!("{}", ko.display());
+            ExitCode::SUCCESS
+        }),
+        Command::Vm(args) => vm::main(&args),
+        Command::Test(args) => test::main(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

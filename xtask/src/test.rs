@@ -1,0 +1,412 @@
+//! `cargo xtask test`: every test stage in order, with a count per stage:
+//! the format check, clippy, the host unit tests, the module build against
+//! both lab kernels (warnings are errors), self-tests of the lab runner, and
+//! the in-VM integration suite (vmtests/, built on the host, run in the VM
+//! with the module loaded) on the release kernel and then the debug kernel.
+//! A stage fails when anything in it fails or it runs nothing.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use crate::err;
+use crate::kernel::Flavour;
+use crate::kmod;
+use crate::paths;
+use crate::util::{self, Result};
+use crate::vm::{self, Accel, VmArgs};
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Skip the stages that need the debug kernel (for quick local
+    /// iterations; the full command, as CI runs it, includes them).
+    #[arg(long)]
+    skip_debug: bool,
+}
+
+/// The result of one stage.
+#[derive(Debug)]
+struct Stage {
+    name: String,
+    passed: u32,
+    failed: u32,
+    time: Duration,
+    /// Why the stage failed, beyond its counts.
+    problem: Option<String>,
+}
+
+impl Stage {
+    fn ok(&self) -> bool {
+        self.failed == 0 && self.passed > 0 && self.problem.is_none()
+    }
+}
+
+/// Counts from the `test result:` lines of libtest output.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Counts {
+    passed: u32,
+    failed: u32,
+    ignored: u32,
+    suites: u32,
+}
+
+fn parse_libtest(output: &str) -> Counts {
+    let mut counts = Counts::default();
+    for line in output.lines() {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            continue;
+        };
+        counts.suites += 1;
+        for part in rest.split([';', '.']) {
+            let mut words = part.split_whitespace();
+            let (Some(n), Some(what)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u32>() else { continue };
+            match what {
+                "passed" => counts.passed += n,
+                "failed" => counts.failed += n,
+                "ignored" => counts.ignored += n,
+                _ => {}
+            }
+        }
+    }
+    counts
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(paths::repo());
+    cmd
+}
+
+/// Runs a command that either passes or fails as one check.
+fn check(name: &str, cmd: &mut Command) -> Stage {
+    let started = Instant::now();
+    let res = util::run(cmd);
+    Stage {
+        name: name.to_owned(),
+        passed: u32::from(res.is_ok()),
+        failed: u32::from(res.is_err()),
+        time: started.elapsed(),
+        problem: res.err().map(|e| e.0),
+    }
+}
+
+/// Runs a command whose stdout is libtest output, streaming it.
+fn libtest(name: &str, cmd: &mut Command) -> Stage {
+    let started = Instant::now();
+    let mut output = String::new();
+    let res = (|| -> Result<std::process::ExitStatus> {
+        let mut child = cmd.stdout(Stdio::piped()).spawn()?;
+        if let Some(out) = child.stdout.take() {
+            for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+                println!("{line}");
+                output.push_str(&line);
+                output.push('\n');
+            }
+        }
+        Ok(child.wait()?)
+    })();
+    let counts = parse_libtest(&output);
+    let problem = match res {
+        Err(e) => Some(format!("cannot run `{}`: {e}", util::describe(cmd))),
+        Ok(status) if !status.success() => {
+            Some(format!("`{}` failed ({status})", util::describe(cmd)))
+        }
+        Ok(_) => None,
+    };
+    Stage {
+        name: name.to_owned(),
+        passed: counts.passed,
+        failed: counts.failed,
+        time: started.elapsed(),
+        problem,
+    }
+}
+
+/// Builds the in-VM suite's test binaries and returns their paths.
+fn build_vm_suite() -> Result<Vec<PathBuf>> {
+    let out = util::output(cargo().args([
+        "test",
+        "--package",
+        "vmtests",
+        "--no-run",
+        "--quiet",
+        "--message-format=json",
+    ]))?;
+    let mut bins = Vec::new();
+    for line in out.lines() {
+        if !line.contains(r#""reason":"compiler-artifact""#) {
+            continue;
+        }
+        if let Some(start) = line.find(r#""executable":""#) {
+            let rest = &line[start + r#""executable":""#.len()..];
+            if let Some(end) = rest.find('"') {
+                bins.push(PathBuf::from(&rest[..end]));
+            }
+        }
+    }
+    if bins.is_empty() {
+        return Err(err!("the in-VM suite built no test binary"));
+    }
+    Ok(bins)
+}
+
+fn vm_args(flavour: Flavour, load: bool, timeout: u64, cmd: &[&str]) -> VmArgs {
+    VmArgs {
+        debug: flavour == Flavour::Debug,
+        load,
+        cpus: 2,
+        mem: 2048,
+        swap: None,
+        timeout,
+        accel: Accel::Auto,
+        kernel_log: None,
+        cmd: cmd.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+/// Runs the in-VM suite on one kernel flavour.
+fn vm_suite(flavour: Flavour, bins: &[PathBuf]) -> Stage {
+    let name = format!("in-VM suite ({})", flavour.name());
+    let started = Instant::now();
+    let script =
+        "rc=0; for t in \"$@\"; do echo \"== $t\"; \"$t\" --test-threads=1 || rc=1; done; exit $rc";
+    let mut cmd = vec!["sh", "-c", script, "vmtests"];
+    let bin_strs: Vec<String> = bins.iter().map(|b| b.display().to_string()).collect();
+    cmd.extend(bin_strs.iter().map(String::as_str));
+    let timeout = if flavour == Flavour::Debug { 1500 } else { 900 };
+    let res = vm::run(&vm_args(flavour, true, timeout, &cmd), true);
+    match res {
+        Err(e) => Stage {
+            name,
+            passed: 0,
+            failed: 0,
+            time: started.elapsed(),
+            problem: Some(e.0),
+        },
+        Ok(outcome) => {
+            let counts = parse_libtest(&outcome.stdout);
+            let problem = outcome.lab_problem().or_else(|| {
+                (outcome.exit_code != Some(0)).then(|| "a test binary failed".to_owned())
+            });
+            Stage {
+                name,
+                passed: counts.passed,
+                failed: counts.failed,
+                time: started.elapsed(),
+                problem,
+            }
+        }
+    }
+}
+
+/// Self-tests of the runner: exit codes, timeouts, splat detection, --load.
+fn lab_selftests() -> Stage {
+    let started = Instant::now();
+    let mut passed = 0;
+    let mut failures = Vec::new();
+    let mut expect = |what: &str, res: Result<bool>| match res {
+        Ok(true) => {
+            println!("lab self-test: {what} ... ok");
+            passed += 1;
+        }
+        Ok(false) => {
+            println!("lab self-test: {what} ... FAILED");
+            failures.push(what.to_owned());
+        }
+        Err(e) => {
+            println!("lab self-test: {what} ... FAILED ({e})");
+            failures.push(what.to_owned());
+        }
+    };
+    let r = Flavour::Release;
+
+    expect(
+        "the command's exit code comes back",
+        vm::run(&vm_args(r, false, 120, &["sh", "-c", "exit 7"]), false)
+            .map(|o| o.exit_code == Some(7) && o.lab_problem().is_none()),
+    );
+    expect(
+        "a command that never ends is killed at the timeout",
+        vm::run(&vm_args(r, false, 15, &["sleep", "100000"]), false).map(|o| o.timed_out),
+    );
+    expect(
+        "--load: the module registers 423 pfprof and unloads",
+        vm::run(
+            &vm_args(r, true, 120, &["grep", "-w", "pfprof", "/proc/devices"]),
+            true,
+        )
+        .map(|o| o.passed() && o.stdout.trim() == "423 pfprof"),
+    );
+    let warn_dir = paths::repo().join("lab").join("selftest");
+    expect(
+        "a kernel WARNING fails the run",
+        kmod::build_in(r, &warn_dir, "lab_warn").and_then(|ko| {
+            let ko = ko.display().to_string();
+            vm::run(&vm_args(r, false, 120, &["insmod", &ko]), false)
+                .map(|o| o.exit_code == Some(0) && !o.splats.is_empty() && !o.passed())
+        }),
+    );
+    let _ = std::io::stdout().flush();
+    Stage {
+        name: "lab self-tests".into(),
+        passed,
+        failed: u32::try_from(failures.len()).unwrap_or(u32::MAX),
+        time: started.elapsed(),
+        problem: (!failures.is_empty()).then(|| format!("failed: {}", failures.join("; "))),
+    }
+}
+
+fn banner(name: &str) {
+    println!("\n==== {name} ====");
+    let _ = std::io::stdout().flush();
+}
+
+/// `cargo xtask test`.
+pub fn main(args: &TestArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let mut stages = Vec::new();
+
+    banner("format check");
+    stages.push(check(
+        "format check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    ));
+
+    banner("clippy");
+    stages.push(check(
+        "clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    ));
+
+    banner("host unit tests");
+    stages.push(libtest(
+        "host unit tests",
+        cargo().args(["test", "--workspace", "--exclude", "vmtests"]),
+    ));
+
+    banner("module build");
+    let module_started = Instant::now();
+    let mut flavours = vec![Flavour::Release];
+    if !args.skip_debug {
+        flavours.push(Flavour::Debug);
+    }
+    let mut built = 0;
+    let mut build_errors = Vec::new();
+    for &f in &flavours {
+        match kmod::build(f) {
+            Ok(ko) => {
+                println!("built {} ({} kernel)", ko.display(), f.name());
+                built += 1;
+            }
+            Err(e) => build_errors.push(e.0),
+        }
+    }
+    stages.push(Stage {
+        name: "module build".into(),
+        passed: built,
+        failed: u32::try_from(build_errors.len()).unwrap_or(u32::MAX),
+        time: module_started.elapsed(),
+        problem: (!build_errors.is_empty()).then(|| build_errors.join("\n")),
+    });
+
+    banner("lab self-tests");
+    stages.push(lab_selftests());
+
+    banner("in-VM suite");
+    match build_vm_suite() {
+        Ok(bins) => {
+            for &f in &flavours {
+                banner(&format!("in-VM suite on the {} kernel", f.name()));
+                stages.push(vm_suite(f, &bins));
+            }
+        }
+        Err(e) => stages.push(Stage {
+            name: "in-VM suite".into(),
+            passed: 0,
+            failed: 0,
+            time: Duration::ZERO,
+            problem: Some(e.0),
+        }),
+    }
+
+    println!("\n==== summary ====");
+    println!(
+        "{:<28} {:>7} {:>7} {:>8}  result",
+        "stage", "passed", "failed", "time"
+    );
+    let (mut passed, mut failed) = (0, 0);
+    for s in &stages {
+        println!(
+            "{:<28} {:>7} {:>7} {:>8}  {}",
+            s.name,
+            s.passed,
+            s.failed,
+            util::fmt_duration(s.time),
+            if s.ok() {
+                "ok"
+            } else if s.passed == 0 && s.failed == 0 && s.problem.is_none() {
+                "FAILED (ran nothing)"
+            } else {
+                "FAILED"
+            }
+        );
+        passed += s.passed;
+        failed += s.failed;
+    }
+    let bad: Vec<&Stage> = stages.iter().filter(|s| !s.ok()).collect();
+    for s in &bad {
+        if let Some(p) = &s.problem {
+            println!("{}: {p}", s.name);
+        }
+    }
+    if args.skip_debug {
+        println!("note: --skip-debug: the debug-kernel stages did not run");
+    }
+    println!("total time {}", util::fmt_duration(started.elapsed()));
+    // A stage that failed without failing a counted test still counts one.
+    let failed = failed.max(u32::try_from(bad.len()).unwrap_or(u32::MAX));
+    println!("{passed} passed, {failed} failed");
+    Ok(if bad.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtest_summaries_add_up() {
+        let out = "running 2 tests\n\
+                   test a ... ok\n\
+                   test result: ok. 2 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\
+                   \n\
+                   test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.5s\n";
+        assert_eq!(
+            parse_libtest(out),
+            Counts {
+                passed: 5,
+                failed: 2,
+                ignored: 1,
+                suites: 2
+            }
+        );
+        assert_eq!(parse_libtest("nothing here"), Counts::default());
+    }
+}
