@@ -1,10 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * C glue for what Linux 6.12's Rust bindings lack: struct proc_ops and the
- * proc_fs calls. The callbacks themselves are implemented in Rust (procfs.rs).
+ * C glue for what Linux 6.12's Rust bindings cannot express: structures the
+ * bindings lack (struct proc_ops), and operations that exist only as inline
+ * functions or macros (rcu_read_lock, for_each_thread, the signal_struct
+ * stats seqlock, __task_cred, INIT_DELAYED_WORK, vm_flags_clear). Each
+ * function is small and called from exactly one safe Rust wrapper.
  */
+#include <linux/cred.h>
 #include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/pid.h>
 #include <linux/proc_fs.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/workqueue.h>
+
+/* --- /proc/mp3/status (procfs.rs) -------------------------------------- */
 
 /* Implemented in Rust (procfs.rs). */
 ssize_t pfprof_proc_status_read(struct file *file, char __user *buf,
@@ -12,7 +25,6 @@ ssize_t pfprof_proc_status_read(struct file *file, char __user *buf,
 ssize_t pfprof_proc_status_write(struct file *file, const char __user *buf,
 				 size_t len, loff_t *ppos);
 
-/* Called from Rust (procfs.rs). */
 int pfprof_proc_create(void);
 void pfprof_proc_remove(void);
 
@@ -39,8 +51,156 @@ int pfprof_proc_create(void)
 	return 0;
 }
 
+/* Removes the entries and waits for callbacks in progress. */
 void pfprof_proc_remove(void)
 {
 	proc_remove(pfprof_proc_dir);
 	pfprof_proc_dir = NULL;
+}
+
+/* --- Processes (process.rs) ---------------------------------------------- */
+
+/* Keep in sync with `Counters` in process.rs. */
+struct pfprof_counters {
+	u64 minor_faults;
+	u64 major_faults;
+	u64 cpu_ns;
+	u32 exited;
+	u32 reserved;
+};
+
+struct task_struct *pfprof_get_process(pid_t nr, pid_t *tgid);
+struct task_struct *pfprof_get_current_process(pid_t *tgid);
+bool pfprof_may_read(struct task_struct *leader);
+void pfprof_read_counters(struct task_struct *leader,
+			  struct pfprof_counters *out);
+
+/*
+ * Returns the thread group leader of the thread `nr` (in the caller's pid
+ * namespace) with a reference taken, and its tgid in that namespace; NULL if
+ * there is no such thread.
+ */
+struct task_struct *pfprof_get_process(pid_t nr, pid_t *tgid)
+{
+	struct task_struct *task, *leader = NULL;
+
+	if (nr <= 0)
+		return NULL;
+	rcu_read_lock();
+	task = pid_task(find_vpid(nr), PIDTYPE_PID);
+	if (task) {
+		leader = READ_ONCE(task->group_leader);
+		get_task_struct(leader);
+	}
+	rcu_read_unlock();
+	if (leader)
+		*tgid = task_tgid_vnr(leader);
+	return leader;
+}
+
+/* The caller's thread group leader, with a reference taken. */
+struct task_struct *pfprof_get_current_process(pid_t *tgid)
+{
+	struct task_struct *leader;
+
+	rcu_read_lock();
+	leader = READ_ONCE(current->group_leader);
+	get_task_struct(leader);
+	rcu_read_unlock();
+	*tgid = task_tgid_vnr(leader);
+	return leader;
+}
+
+/*
+ * Whether the caller may read the statistics of the process led by `leader`:
+ * its own process, or one whose real, effective and saved ids all match the
+ * caller's filesystem ids, or CAP_SYS_PTRACE in the target's user namespace.
+ * This is the credential part of ptrace_may_access(PTRACE_MODE_READ_FSCREDS),
+ * the rule /proc/<pid>/ applies, which is not exported to modules.
+ */
+bool pfprof_may_read(struct task_struct *leader)
+{
+	const struct cred *cred = current_cred(), *tcred;
+	bool ok;
+
+	if (same_thread_group(leader, current))
+		return true;
+	rcu_read_lock();
+	tcred = __task_cred(leader);
+	ok = uid_eq(cred->fsuid, tcred->euid) &&
+	     uid_eq(cred->fsuid, tcred->suid) &&
+	     uid_eq(cred->fsuid, tcred->uid) &&
+	     gid_eq(cred->fsgid, tcred->egid) &&
+	     gid_eq(cred->fsgid, tcred->sgid) &&
+	     gid_eq(cred->fsgid, tcred->gid);
+	if (!ok)
+		ok = ns_capable_noaudit(tcred->user_ns, CAP_SYS_PTRACE);
+	rcu_read_unlock();
+	return ok;
+}
+
+/*
+ * Reads the fault counts and CPU time of a whole thread group: the threads
+ * alive now plus those that exited (accumulated in signal_struct), as
+ * getrusage(RUSAGE_SELF) counts them. The task's own counters are only read.
+ * The stats seqlock gives a consistent snapshot against threads exiting, as
+ * thread_group_cputime() does. CPU time is sum_exec_runtime, in ns.
+ *
+ * `leader` must be referenced; it may have exited and been reaped: its
+ * signal_struct lives as long as the task_struct, and __exit_signal() moves
+ * every thread's counts, the leader's too, into it as the thread goes.
+ */
+void pfprof_read_counters(struct task_struct *leader,
+			  struct pfprof_counters *out)
+{
+	struct signal_struct *sig = leader->signal;
+	struct task_struct *t;
+	unsigned int seq, nextseq = 0;
+	unsigned long flags;
+	u64 minor, major, cpu;
+
+	rcu_read_lock();
+	do {
+		seq = nextseq;
+		flags = read_seqbegin_or_lock_irqsave(&sig->stats_lock, &seq);
+		minor = sig->min_flt;
+		major = sig->maj_flt;
+		cpu = sig->sum_sched_runtime;
+		/* Threads move from this list into sig under the seqlock. */
+		for_each_thread(leader, t) {
+			minor += READ_ONCE(t->min_flt);
+			major += READ_ONCE(t->maj_flt);
+			cpu += READ_ONCE(t->se.sum_exec_runtime);
+		}
+		nextseq = 1; /* Take the lock if we have to retry. */
+	} while (need_seqretry(&sig->stats_lock, seq));
+	done_seqretry_irqrestore(&sig->stats_lock, seq, flags);
+	rcu_read_unlock();
+
+	out->minor_faults = minor;
+	out->major_faults = major;
+	out->cpu_ns = cpu;
+	/* Every thread has exited and the leader is a zombie or gone. */
+	out->exited = READ_ONCE(leader->exit_state) != 0 &&
+		      atomic_read(&sig->live) == 0;
+	out->reserved = 0;
+}
+
+/* --- The sampler (sampler.rs) -------------------------------------------- */
+
+void pfprof_init_delayed_work(struct delayed_work *dwork, work_func_t fn);
+
+void pfprof_init_delayed_work(struct delayed_work *dwork, work_func_t fn)
+{
+	INIT_DELAYED_WORK(dwork, fn);
+}
+
+/* --- mmap (buffer.rs) ---------------------------------------------------- */
+
+void pfprof_vma_clear_flags(struct vm_area_struct *vma, unsigned long flags);
+
+/* Called from f_op->mmap, with the mmap lock held for writing. */
+void pfprof_vma_clear_flags(struct vm_area_struct *vma, unsigned long flags)
+{
+	vm_flags_clear(vma, flags);
 }

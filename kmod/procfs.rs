@@ -1,18 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `/proc/mp3/status`, the classic registration interface.
+//! `/proc/mp3/status`, the classic registration interface (mode 0666).
+//!
+//! Reading lists the registered pids, one `%d\n` per line. Writing
+//! `R <pid>` (or `R,<pid>`) registers a process, `U <pid>` unregisters it;
+//! a trailing newline is accepted. Anything else gets `EINVAL` and changes
+//! nothing; writes longer than [`MAX_WRITE`] bytes are rejected unread.
 //!
 //! 6.12's Rust bindings have no proc_fs: `glue.c` holds the `struct proc_ops`
 //! and creates the entries; the callbacks are implemented here.
 
+use core::fmt::Write;
+
 use kernel::bindings;
 use kernel::error::to_result;
 use kernel::prelude::*;
+use kernel::uaccess::UserSlice;
+
+use crate::profiler::{Profiler, Target};
 
 extern "C" {
     fn pfprof_proc_create() -> core::ffi::c_int;
     fn pfprof_proc_remove();
 }
+
+/// The longest command accepted: "U,2147483647\n" with room for spaces.
+const MAX_WRITE: usize = 64;
 
 /// `/proc/mp3/status` and its directory.
 ///
@@ -39,33 +52,118 @@ impl Drop for StatusFile {
     }
 }
 
-/// `read` of /proc/mp3/status: the registered pids, one per line.
+/// A command written to /proc/mp3/status.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Register(i32),
+    Unregister(i32),
+}
+
+/// Parses `R <pid>`, `R,<pid>` or `U <pid>` (pid > 0, decimal), with
+/// optional surrounding whitespace and a trailing newline.
+fn parse(input: &[u8]) -> Result<Command> {
+    let text = input.trim_ascii();
+    let (&verb, rest) = text.split_first().ok_or(EINVAL)?;
+    let rest = match rest.split_first() {
+        Some((b',', r)) => r.trim_ascii_start(),
+        Some((c, _)) if c.is_ascii_whitespace() => rest.trim_ascii_start(),
+        _ => return Err(EINVAL),
+    };
+    if rest.is_empty() || rest.len() > 10 || !rest.iter().all(u8::is_ascii_digit) {
+        return Err(EINVAL);
+    }
+    let pid = rest
+        .iter()
+        .try_fold(0i64, |acc, d| Some(acc * 10 + i64::from(d - b'0')))
+        .and_then(|v| i32::try_from(v).ok())
+        .filter(|&p| p > 0)
+        .ok_or(EINVAL)?;
+    match verb {
+        b'R' => Ok(Command::Register(pid)),
+        b'U' => Ok(Command::Unregister(pid)),
+        _ => Err(EINVAL),
+    }
+}
+
+/// A `fmt::Write` into a byte vector that allocates without sleeping
+/// constraints (process context, no lock held).
+struct Text(KVec<u8>);
+
+impl Write for Text {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.0
+            .extend_from_slice(s.as_bytes(), GFP_KERNEL)
+            .map_err(|_| core::fmt::Error)
+    }
+}
+
+fn status_text(profiler: &Profiler) -> Result<KVec<u8>> {
+    let pids = profiler.pids()?;
+    let mut text = Text(KVec::with_capacity(pids.len() * 8, GFP_KERNEL)?);
+    for pid in &pids {
+        writeln!(text, "{pid}").map_err(|_| ENOMEM)?;
+    }
+    Ok(text.0)
+}
+
+/// `read` of /proc/mp3/status.
 ///
 /// # Safety
 ///
-/// Called by proc_fs with a valid `ppos`.
+/// Called by proc_fs with a valid `ppos`; `buf` and `len` are untrusted.
 #[no_mangle]
 unsafe extern "C" fn pfprof_proc_status_read(
     _file: *mut bindings::file,
-    _buf: *mut u8,
-    _len: usize,
-    _ppos: *mut bindings::loff_t,
+    buf: *mut u8,
+    len: usize,
+    ppos: *mut bindings::loff_t,
 ) -> isize {
-    // Nothing can be registered yet: the list is empty.
-    0
+    let result = (|| -> Result<isize> {
+        let profiler = Profiler::get().ok_or(ENODEV)?;
+        // SAFETY: proc_fs passes a valid position pointer.
+        let pos = unsafe { *ppos };
+        let pos = usize::try_from(pos).map_err(|_| EINVAL)?;
+        let text = status_text(profiler)?;
+        let Some(rest) = text.get(pos..) else {
+            return Ok(0);
+        };
+        let n = rest.len().min(len);
+        UserSlice::new(buf as usize, n)
+            .writer()
+            .write_slice(&rest[..n])?;
+        // SAFETY: As above.
+        unsafe { *ppos = (pos + n) as bindings::loff_t };
+        Ok(n as isize)
+    })();
+    result.unwrap_or_else(|e| e.to_errno() as isize)
 }
 
 /// `write` of /proc/mp3/status.
 ///
 /// # Safety
 ///
-/// Called by proc_fs with a valid `ppos`.
+/// Called by proc_fs; `buf` and `len` are untrusted.
 #[no_mangle]
 unsafe extern "C" fn pfprof_proc_status_write(
     _file: *mut bindings::file,
-    _buf: *const u8,
-    _len: usize,
+    buf: *const u8,
+    len: usize,
     _ppos: *mut bindings::loff_t,
 ) -> isize {
-    EINVAL.to_errno() as isize
+    let result = (|| -> Result<isize> {
+        let profiler = Profiler::get().ok_or(ENODEV)?;
+        if len == 0 || len > MAX_WRITE {
+            return Err(EINVAL);
+        }
+        let mut input = [0u8; MAX_WRITE];
+        UserSlice::new(buf as usize, len)
+            .reader()
+            .read_slice(&mut input[..len])?;
+        match parse(&input[..len])? {
+            Command::Register(pid) => profiler.register(Target::Pid(pid)).map(|_| ())?,
+            Command::Unregister(pid) => profiler.unregister(Target::Pid(pid))?,
+        }
+        Ok(len as isize)
+    })();
+    result.unwrap_or_else(|e| e.to_errno() as isize)
 }

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Processes (thread groups): finding them, checking who may read them, and
+//! reading their counters. Safe wrappers over the task glue in `glue.c`.
+
+use core::ffi::c_void;
+use core::ptr::NonNull;
+
+use kernel::prelude::*;
+use kernel::task::Task;
+use kernel::types::ARef;
+
+/// Counters of a whole thread group, as `glue.c` fills them.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Counters {
+    pub(crate) minor_faults: u64,
+    pub(crate) major_faults: u64,
+    pub(crate) cpu_ns: u64,
+    exited: u32,
+    reserved: u32,
+}
+
+impl Counters {
+    /// Whether every thread has exited: these counters are final.
+    pub(crate) fn exited(&self) -> bool {
+        self.exited != 0
+    }
+
+    /// The increase from `earlier` to `self`, field by field (never negative).
+    pub(crate) fn since(&self, earlier: &Counters) -> (u64, u64, u64) {
+        (
+            self.minor_faults.saturating_sub(earlier.minor_faults),
+            self.major_faults.saturating_sub(earlier.major_faults),
+            self.cpu_ns.saturating_sub(earlier.cpu_ns),
+        )
+    }
+}
+
+// `struct task_struct *` is passed as a `c_void` pointer: the struct holds
+// types that are empty, and so not FFI-safe, without lockdep.
+extern "C" {
+    fn pfprof_get_process(nr: i32, tgid: *mut i32) -> *mut c_void;
+    fn pfprof_get_current_process(tgid: *mut i32) -> *mut c_void;
+    fn pfprof_may_read(leader: *mut c_void) -> bool;
+    fn pfprof_read_counters(leader: *mut c_void, out: *mut Counters);
+}
+
+/// A process: its thread group leader, referenced (never a bare pointer), and
+/// its tgid in the pid namespace of whoever looked it up.
+pub(crate) struct Process {
+    leader: ARef<Task>,
+    tgid: i32,
+}
+
+impl Process {
+    /// Takes ownership of a referenced task pointer from the glue.
+    ///
+    /// # Safety
+    ///
+    /// `task` is null or a task_struct whose reference the caller passes on.
+    unsafe fn from_glue(task: *mut c_void, tgid: i32) -> Option<Process> {
+        let task = NonNull::new(task.cast::<Task>())?;
+        // SAFETY: `Task` is a transparent wrapper of `task_struct`, and the
+        // caller passes on its reference, which the `ARef` now owns.
+        let leader = unsafe { ARef::from_raw(task) };
+        Some(Process { leader, tgid })
+    }
+
+    /// The process that contains thread `nr` (in the caller's pid namespace).
+    pub(crate) fn find(nr: i32) -> Result<Process> {
+        let mut tgid = 0;
+        // SAFETY: `tgid` is a valid place to write; the glue returns null or
+        // a task with a reference taken for us.
+        unsafe { Process::from_glue(pfprof_get_process(nr, &mut tgid), tgid) }.ok_or(ESRCH)
+    }
+
+    /// The caller's own process.
+    pub(crate) fn current() -> Result<Process> {
+        let mut tgid = 0;
+        // SAFETY: As in `find`.
+        unsafe { Process::from_glue(pfprof_get_current_process(&mut tgid), tgid) }.ok_or(ESRCH)
+    }
+
+    /// The thread group id, as the process was looked up.
+    pub(crate) fn tgid(&self) -> i32 {
+        self.tgid
+    }
+
+    fn as_ptr(&self) -> *mut c_void {
+        let task: &Task = &self.leader;
+        (task as *const Task).cast_mut().cast()
+    }
+
+    /// Whether the calling task may read this process's statistics.
+    pub(crate) fn may_be_read_by_caller(&self) -> bool {
+        // SAFETY: `self.leader` holds a reference, so the task is valid.
+        unsafe { pfprof_may_read(self.as_ptr()) }
+    }
+
+    /// Reads the counters of the whole thread group. Does not sleep.
+    pub(crate) fn counters(&self) -> Counters {
+        let mut out = Counters::default();
+        // SAFETY: The task is referenced, so it and its signal_struct are
+        // valid even after it exited; `out` is a valid place to write.
+        unsafe { pfprof_read_counters(self.as_ptr(), &mut out) };
+        out
+    }
+}

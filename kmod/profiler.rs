@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The profiler: the registry, the sampler and the buffer, and every
+//! operation the control planes (ioctl, /proc/mp3/status, sysfs) offer.
+//!
+//! One instance exists while the module is loaded ([`Profiler::get`]).
+
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use kernel::bindings;
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::Mutex;
+
+use crate::abi;
+use crate::buffer::Buffer;
+use crate::process::Process;
+use crate::registry::{self, Entry, Registry};
+use crate::sampler::{self, DelayedWork, Schedule, HZ};
+
+/// Who an operation is about.
+#[derive(Clone, Copy)]
+pub(crate) enum Target {
+    /// The calling process.
+    Caller,
+    /// A process or thread id in the caller's pid namespace (> 0).
+    Pid(i32),
+}
+
+impl Target {
+    /// From an ABI pid: 0 is the caller, negative is invalid.
+    pub(crate) fn from_abi(pid: i32) -> Result<Target> {
+        match pid {
+            0 => Ok(Target::Caller),
+            p if p > 0 => Ok(Target::Pid(p)),
+            _ => Err(EINVAL),
+        }
+    }
+}
+
+/// Counters of the sampler's work, zeroed by a reset.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    samples_written: u64,
+    samples_lost: u64,
+    records_written: u64,
+    ticks: u64,
+    overruns: u64,
+    process_samples: u64,
+    cost_total_ns: u64,
+    cost_last_ns: u64,
+    cost_max_ns: u64,
+}
+
+/// Everything the profiler's lock protects.
+struct Inner {
+    registry: Registry,
+    schedule: Schedule,
+    /// The sampler work is queued or running (it clears this when it finds
+    /// the registry empty, under the lock, instead of re-arming).
+    running: bool,
+    /// The module is unloading: the sampler must not re-arm, nothing may
+    /// start it again.
+    stopping: bool,
+    /// Next classic sample number (slot = number % CLASSIC_SAMPLES).
+    classic_next: u64,
+    /// Next extended record number (never reset: readers follow it).
+    ext_head: u64,
+    counts: Counts,
+}
+
+/// The profiler.
+#[pin_data]
+pub(crate) struct Profiler {
+    /// `Profiler::inner`: the registry, the sampler's state and the writer
+    /// side of the buffer. Taken by the sampler work; so the work is only
+    /// ever cancelled without it.
+    #[pin]
+    inner: Mutex<Inner>,
+    #[pin]
+    work: DelayedWork,
+    /// Written only under `inner`; read by user space through mappings.
+    buffer: Buffer,
+}
+
+/// The one profiler, set while the module is loaded (see [`Profiler::get`]).
+static PROFILER: AtomicPtr<Profiler> = AtomicPtr::new(core::ptr::null_mut());
+
+/// The sampler work function.
+///
+/// # Safety
+///
+/// Called by the workqueue for the profiler's work item.
+unsafe extern "C" fn sampler_work(_work: *mut bindings::work_struct) {
+    // The work is disabled before the profiler is unpublished and freed.
+    if let Some(profiler) = Profiler::get() {
+        profiler.tick();
+    }
+}
+
+impl Profiler {
+    /// A profiler with an empty registry and a formatted buffer.
+    pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
+        let buffer = Buffer::new(HZ, abi::PERIOD_DEFAULT_US)?;
+        Ok(try_pin_init!(Profiler {
+            inner <- new_mutex!(
+                Inner {
+                    registry: Registry::new(),
+                    schedule: Schedule::new(abi::PERIOD_DEFAULT_US),
+                    running: false,
+                    stopping: false,
+                    classic_next: 0,
+                    ext_head: 0,
+                    counts: Counts::default(),
+                },
+                "Profiler::inner"
+            ),
+            work <- DelayedWork::new(sampler_work),
+            buffer,
+        }))
+    }
+
+    /// Makes `self` the profiler that callbacks find.
+    ///
+    /// # Safety
+    ///
+    /// `self` stays valid until [`Profiler::unpublish`] has been called and
+    /// no callback that may use it can still run.
+    pub(crate) unsafe fn publish(self: Pin<&Self>) {
+        let ptr: *const Profiler = &*self;
+        PROFILER.store(ptr.cast_mut(), Ordering::Release);
+    }
+
+    /// Stops the sampler for good and unpublishes the profiler. Call after
+    /// every control plane is gone and before freeing.
+    pub(crate) fn shutdown(&self) {
+        self.inner.lock().stopping = true;
+        // Outside the lock: the work function takes it.
+        self.work.disable_sync();
+        PROFILER.store(core::ptr::null_mut(), Ordering::Release);
+        self.buffer.set_state(abi::STATE_IDLE);
+    }
+
+    /// The published profiler.
+    pub(crate) fn get() -> Option<&'static Profiler> {
+        let ptr = PROFILER.load(Ordering::Acquire);
+        // SAFETY: A non-null pointer was published by `publish`, whose caller
+        // keeps it valid while any callback can run.
+        unsafe { ptr.as_ref() }
+    }
+
+    pub(crate) fn buffer(&self) -> &Buffer {
+        &self.buffer
+    }
+
+    /// Registers a process; returns its tgid.
+    pub(crate) fn register(&self, target: Target) -> Result<i32> {
+        let process = match target {
+            Target::Caller => Process::current()?,
+            Target::Pid(nr) => Process::find(nr)?,
+        };
+        if !process.may_be_read_by_caller() {
+            return Err(EPERM);
+        }
+        if process.counters().exited() {
+            return Err(ESRCH);
+        }
+        let tgid = process.tgid();
+        let room = registry::reserve()?;
+        let entry = Entry::new(process, sampler::now_ns(), sampler::jiffies());
+        let mut inner = self.inner.lock();
+        inner.registry.insert(tgid, entry, room)?;
+        if !inner.running && !inner.stopping {
+            inner.running = true;
+            let delay = inner.schedule.restart(sampler::jiffies(), None);
+            self.buffer.set_state(abi::STATE_RUNNING);
+            self.work.queue(delay);
+        }
+        Ok(tgid)
+    }
+
+    /// The registry key a target names: the pid itself if registered (the
+    /// process may be gone already), else its process's tgid.
+    fn key_of(&self, target: Target) -> Result<i32> {
+        match target {
+            Target::Caller => Ok(Process::current()?.tgid()),
+            Target::Pid(nr) => {
+                if self.inner.lock().registry.contains(nr) {
+                    Ok(nr)
+                } else {
+                    Ok(Process::find(nr).map_err(|_| ENOENT)?.tgid())
+                }
+            }
+        }
+    }
+
+    /// Unregisters a process.
+    pub(crate) fn unregister(&self, target: Target) -> Result {
+        let key = self.key_of(target)?;
+        let removed = {
+            let mut inner = self.inner.lock();
+            let entry = inner.registry.get(key).ok_or(ENOENT)?;
+            if !entry.process.may_be_read_by_caller() {
+                return Err(EPERM);
+            }
+            inner.registry.remove(key)
+        };
+        // The sampler stops by itself at its next tick if this was the last.
+        drop(removed);
+        Ok(())
+    }
+
+    /// Cumulative figures of one registered process.
+    pub(crate) fn query_pid(&self, target: Target) -> Result<abi::ProcStats> {
+        let key = self.key_of(target)?;
+        let inner = self.inner.lock();
+        let entry = inner.registry.get(key).ok_or(ENOENT)?;
+        if !entry.process.may_be_read_by_caller() {
+            return Err(EPERM);
+        }
+        let (minor_faults, major_faults, cpu_ns) = entry.process.counters().since(&entry.base);
+        Ok(abi::ProcStats {
+            pid: key,
+            reserved: 0,
+            minor_faults,
+            major_faults,
+            cpu_ns,
+            registered_ns: entry.registered_ns,
+            registered_jiffies: entry.registered_jiffies,
+        })
+    }
+
+    /// The global figures.
+    pub(crate) fn status(&self) -> abi::Status {
+        let inner = self.inner.lock();
+        let c = inner.counts;
+        abi::Status {
+            abi_version: abi::ABI_VERSION,
+            state: if inner.running {
+                abi::STATE_RUNNING
+            } else {
+                abi::STATE_IDLE
+            },
+            hz: HZ,
+            period_us: inner.schedule.period_us(),
+            registered: inner.registry.len().try_into().unwrap_or(u32::MAX),
+            reserved: 0,
+            samples_written: c.samples_written,
+            samples_lost: c.samples_lost,
+            records_written: c.records_written,
+            ticks: c.ticks,
+            overruns: c.overruns,
+            process_samples: c.process_samples,
+            cost_total_ns: c.cost_total_ns,
+            cost_last_ns: c.cost_last_ns,
+            cost_max_ns: c.cost_max_ns,
+        }
+    }
+
+    /// A snapshot of the registered pids, in ascending order. Allocates
+    /// before taking the lock, and retries if the registry outgrew it.
+    pub(crate) fn pids(&self) -> Result<KVec<i32>> {
+        loop {
+            let room = self.inner.lock().registry.len() + 16;
+            let mut pids = KVec::with_capacity(room, GFP_KERNEL)?;
+            let inner = self.inner.lock();
+            if inner.registry.len() > room {
+                continue;
+            }
+            for pid in inner.registry.pids() {
+                // Within the capacity reserved above: does not allocate.
+                pids.push(pid, GFP_NOWAIT)?;
+            }
+            return Ok(pids);
+        }
+    }
+
+    /// Refills the classic ring with -1 and zeroes every counter; the
+    /// registrations stay, with their baselines restarted.
+    pub(crate) fn reset(&self) {
+        let mut inner = self.inner.lock();
+        self.buffer.clear_classic();
+        inner.classic_next = 0;
+        inner.counts = Counts::default();
+        inner.registry.rebase();
+        self.buffer.set_ticks(0);
+        self.buffer.count_reset();
+    }
+
+    /// Sets the sampling period; a running sampler restarts its schedule.
+    pub(crate) fn set_period_us(&self, period_us: u32) -> Result {
+        if !(abi::PERIOD_MIN_US..=abi::PERIOD_MAX_US).contains(&period_us) {
+            return Err(EINVAL);
+        }
+        let mut inner = self.inner.lock();
+        let delay = inner.schedule.restart(sampler::jiffies(), Some(period_us));
+        self.buffer.set_period_us(period_us);
+        if inner.running && !inner.stopping {
+            self.work.requeue(delay);
+        }
+        Ok(())
+    }
+
+    /// The sampling period in microseconds.
+    pub(crate) fn period_us(&self) -> u32 {
+        self.inner.lock().schedule.period_us()
+    }
+
+    /// One sampler tick: samples every registered process, writes the
+    /// records and the classic sample, and re-arms for the next deadline.
+    fn tick(&self) {
+        let started = sampler::now_ns();
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        if inner.stopping {
+            return;
+        }
+        if inner.registry.is_empty() {
+            inner.running = false;
+            self.buffer.set_state(abi::STATE_IDLE);
+            return;
+        }
+        let jiffies = sampler::jiffies();
+        let time_ns = sampler::now_ns();
+        let mut total = abi::Record {
+            time_ns,
+            jiffies,
+            flags: abi::RECORD_TOTAL,
+            ..Default::default()
+        };
+        let mut sampled = 0u64;
+        let buffer = &self.buffer;
+        let ext_head = &mut inner.ext_head;
+        inner.registry.sample(|d| {
+            buffer.write_record(&abi::Record {
+                seq: *ext_head,
+                time_ns,
+                jiffies,
+                pid: d.pid,
+                flags: if d.exited { abi::RECORD_EXITED } else { 0 },
+                minor_faults: d.minor_faults,
+                major_faults: d.major_faults,
+                cpu_ns: d.cpu_ns,
+                reserved: 0,
+            });
+            *ext_head += 1;
+            total.minor_faults += d.minor_faults;
+            total.major_faults += d.major_faults;
+            total.cpu_ns += d.cpu_ns;
+            sampled += 1;
+        });
+        total.seq = inner.ext_head;
+        buffer.write_record(&total);
+        inner.ext_head += 1;
+        let unread = buffer.write_classic(
+            inner.classic_next,
+            jiffies,
+            total.minor_faults,
+            total.major_faults,
+            total.cpu_ns,
+        );
+        inner.classic_next += 1;
+
+        let c = &mut inner.counts;
+        c.samples_written += 1;
+        c.samples_lost += u64::from(unread);
+        c.records_written += sampled + 1;
+        c.ticks += 1;
+        c.process_samples += sampled;
+        buffer.set_ticks(c.ticks);
+
+        let (delay, late) = inner.schedule.next_delay(sampler::jiffies());
+        c.overruns += u64::from(late);
+        // Re-arm even if the last process just exited: the next tick finds
+        // the registry empty and stops, so a registration racing with this
+        // one never finds a stopped sampler it must restart.
+        self.work.queue(delay);
+
+        let cost = sampler::now_ns().saturating_sub(started);
+        c.cost_last_ns = cost;
+        c.cost_total_ns += cost;
+        c.cost_max_ns = c.cost_max_ns.max(cost);
+    }
+}

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The registered processes, keyed by tgid, with their baselines.
+//!
+//! The task's own counters are never modified: each entry keeps the counters
+//! seen at registration (`base`, for the cumulative figures) and at the last
+//! sample (`last`, for the per-period deltas).
+
+use kernel::prelude::*;
+use kernel::rbtree::{RBTree, RBTreeNodeReservation};
+
+use crate::process::{Counters, Process};
+
+/// One registered process.
+pub(crate) struct Entry {
+    pub(crate) process: Process,
+    /// Counters at registration or at the last reset.
+    pub(crate) base: Counters,
+    /// Counters at the last sample.
+    pub(crate) last: Counters,
+    /// CLOCK_MONOTONIC at registration, in ns.
+    pub(crate) registered_ns: u64,
+    /// `jiffies` at registration.
+    pub(crate) registered_jiffies: u64,
+}
+
+impl Entry {
+    /// A new entry whose baselines are the process's counters now.
+    pub(crate) fn new(process: Process, now_ns: u64, now_jiffies: u64) -> Entry {
+        let counters = process.counters();
+        Entry {
+            process,
+            base: counters,
+            last: counters,
+            registered_ns: now_ns,
+            registered_jiffies: now_jiffies,
+        }
+    }
+}
+
+/// Room for one entry, allocated before taking the lock.
+pub(crate) type Reservation = RBTreeNodeReservation<i32, Entry>;
+
+/// Allocates room for one entry (may sleep).
+pub(crate) fn reserve() -> Result<Reservation> {
+    RBTreeNodeReservation::new(GFP_KERNEL)
+}
+
+/// One process's figures for one period.
+pub(crate) struct Delta {
+    pub(crate) pid: i32,
+    pub(crate) minor_faults: u64,
+    pub(crate) major_faults: u64,
+    pub(crate) cpu_ns: u64,
+    /// The process exited: this is its last delta, and it is now dropped.
+    pub(crate) exited: bool,
+}
+
+/// The registry.
+pub(crate) struct Registry {
+    tree: RBTree<i32, Entry>,
+    /// Entries in `tree`.
+    len: usize,
+}
+
+impl Registry {
+    pub(crate) fn new() -> Self {
+        Registry {
+            tree: RBTree::new(),
+            len: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn contains(&self, pid: i32) -> bool {
+        self.tree.get(&pid).is_some()
+    }
+
+    pub(crate) fn get(&self, pid: i32) -> Option<&Entry> {
+        self.tree.get(&pid)
+    }
+
+    /// Adds `entry` under `pid`, using `room`; `EEXIST` if `pid` is there.
+    pub(crate) fn insert(&mut self, pid: i32, entry: Entry, room: Reservation) -> Result {
+        if self.contains(pid) {
+            return Err(EEXIST);
+        }
+        self.tree.insert(room.into_node(pid, entry));
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Removes the entry of `pid`; the caller drops it (releasing the task).
+    pub(crate) fn remove(&mut self, pid: i32) -> Option<Entry> {
+        let entry = self.tree.remove(&pid)?;
+        self.len -= 1;
+        Some(entry)
+    }
+
+    /// The registered pids, in ascending order.
+    pub(crate) fn pids(&self) -> impl Iterator<Item = i32> + '_ {
+        self.tree.keys().copied()
+    }
+
+    /// Restarts every entry's baselines from its counters now.
+    pub(crate) fn rebase(&mut self) {
+        for entry in self.tree.values_mut() {
+            let now = entry.process.counters();
+            entry.base = now;
+            entry.last = now;
+        }
+    }
+
+    /// Samples every process: calls `f` with its delta since the last
+    /// sample, and drops the processes that exited after their last delta.
+    /// Does not allocate or sleep (dropping an exited entry frees memory and
+    /// releases a task reference, neither of which sleeps).
+    pub(crate) fn sample(&mut self, mut f: impl FnMut(&Delta)) {
+        let mut cursor = self.tree.cursor_front();
+        while let Some(mut c) = cursor {
+            let (&pid, entry) = c.current_mut();
+            let now = entry.process.counters();
+            let (minor_faults, major_faults, cpu_ns) = now.since(&entry.last);
+            entry.last = now;
+            let exited = now.exited();
+            f(&Delta {
+                pid,
+                minor_faults,
+                major_faults,
+                cpu_ns,
+                exited,
+            });
+            cursor = if exited {
+                // The cursor moves to the next entry, or to the previous one
+                // when this was the last: then the walk is over.
+                let (next, _removed) = c.remove_current();
+                self.len -= 1;
+                next.filter(|n| *n.current().0 > pid)
+            } else {
+                c.move_next()
+            };
+        }
+    }
+}
