@@ -1,18 +1,65 @@
-//! libpfprof: the Rust library over the pfprof kernel module's ABI.
+//! libpfprof: the Rust library over the pfprof kernel module.
 //!
-//! This first version knows the classic interface: the device number, the
-//! registration file and the layout of the classic profile buffer, and
-//! decodes that buffer. The typed ioctl API follows with the full module.
+//! The module samples registered processes' minor and major page faults and
+//! CPU time every period (50 ms by default) into a buffer that user space
+//! maps. This crate opens the device, (un)registers processes, queries the
+//! figures and reads the buffer, with errors that name their likely cause.
+//!
+//! ```no_run
+//! use libpfprof::{classic, Profiler};
+//!
+//! fn main() -> Result<(), libpfprof::Error> {
+//!     // Profile this process until `_guard` is dropped.
+//!     let _guard = libpfprof::register()?;
+//!     let big = vec![1u8; 64 << 20]; // fault some pages in
+//!
+//!     let profiler = Profiler::open()?; // /dev/pfprof, then ./node
+//!     let me = profiler.query_self()?;
+//!     println!("{} minor faults, {} ns CPU", me.minor_faults, me.cpu_ns);
+//!
+//!     // The classic ring, oldest sample first, without consuming it.
+//!     let ring = profiler.map_classic(false)?;
+//!     for s in classic::snapshot(&ring) {
+//!         println!("{} {} {} {}", s.jiffies, s.minor_faults, s.major_faults, s.cpu_ns);
+//!     }
+//!     drop(big);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Layers
+//!
+//! A private `sys` module includes the ABI (`kmod/abi.rs`, the module's own
+//! definitions) and generates the ioctl calls with nix's macros; the rest of
+//! the crate is safe. Decoders ([`classic`], [`ext`]) read through
+//! [`Memory`], implemented by `[u8]` (fixtures) and by [`Mapping`] (the live
+//! buffer), so they are tested without the module.
 
 #![deny(missing_docs)]
 
 pub mod classic;
+mod error;
+pub mod ext;
+mod memory;
+mod profiler;
+mod sys;
+
+pub use error::{Error, Result};
+pub use memory::{Mapping, Memory, MemoryMut};
+pub use profiler::{
+    monotonic_now_ns, register, spawn_error, ParsePidError, Pid, ProcStats, Profiler, Registration,
+    State, Status, DEFAULT_PATHS,
+};
+pub use sys::abi::{ABI_VERSION, PERIOD_DEFAULT_US, PERIOD_MAX_US, PERIOD_MIN_US};
 
 /// Major number of the pfprof character device (`mknod node c 423 0`).
-pub const DEVICE_MAJOR: u32 = 423;
+pub const DEVICE_MAJOR: u32 = sys::abi::MAJOR;
 
 /// Minor number of the pfprof character device.
-pub const DEVICE_MINOR: u32 = 0;
+pub const DEVICE_MINOR: u32 = sys::abi::MINOR;
 
 /// The classic registration file: write `R <pid>` or `U <pid>`, read pids.
 pub const PROC_STATUS: &str = "/proc/mp3/status";
+
+/// The module's sysfs directory (`period_us`, `state`, `hz`, counters).
+pub const SYSFS_DIR: &str = "/sys/class/pfprof/pfprof";

@@ -1,29 +1,86 @@
-//! Code shared by the pfprof tools: one formatting module for all of them.
+//! Code shared by the pfprof tools (`monitor`, `pfprof-top`, `pfprof`).
+//!
+//! Each tool is collect -> model -> render: collection talks to the module
+//! through libpfprof, models are plain data derived from what was collected
+//! (rates are `None` when a counter went backwards), and renderers write the
+//! model to an `impl Write`, so every output is tested as text. All number
+//! formatting lives in [`format`].
 
 #![deny(missing_docs)]
 
-use libpfprof::classic::Sample;
+use std::fmt;
+use std::io;
 
-/// Formats a sample as the classic monitor prints it: `jiffies min maj cpu`.
-pub fn classic_line(s: &Sample) -> String {
-    format!(
-        "{} {} {} {}",
-        s.jiffies, s.minor_faults, s.major_faults, s.cpu_time
-    )
+pub mod cli;
+pub mod ctl;
+pub mod format;
+pub mod gen;
+pub mod monitor;
+pub mod signal;
+pub mod top;
+
+/// An error of a tool: from the library, from output, or a message.
+#[derive(Debug)]
+pub enum ToolError {
+    /// From libpfprof (its message names the likely cause).
+    Lib(libpfprof::Error),
+    /// Writing output or another I/O operation.
+    Io(io::Error),
+    /// Anything else, as a message.
+    Msg(String),
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl ToolError {
+    /// Whether this is a closed stdout (`monitor | head`): not worth a message.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, ToolError::Io(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
 
-    #[test]
-    fn classic_lines_are_space_separated() {
-        let s = Sample {
-            jiffies: 4_294_937_296,
-            minor_faults: 12,
-            major_faults: 0,
-            cpu_time: 5_000_000,
-        };
-        assert_eq!(classic_line(&s), "4294937296 12 0 5000000");
+impl fmt::Display for ToolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ToolError::Lib(e) => e.fmt(f),
+            ToolError::Io(e) => e.fmt(f),
+            ToolError::Msg(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ToolError {}
+
+impl From<libpfprof::Error> for ToolError {
+    fn from(e: libpfprof::Error) -> Self {
+        ToolError::Lib(e)
+    }
+}
+
+impl From<io::Error> for ToolError {
+    fn from(e: io::Error) -> Self {
+        ToolError::Io(e)
+    }
+}
+
+/// `Result` of the tools.
+pub type Result<T, E = ToolError> = std::result::Result<T, E>;
+
+/// Opens the device given with `--device`, or the default ones.
+pub fn open(device: &cli::DeviceArgs) -> Result<libpfprof::Profiler> {
+    Ok(match &device.device {
+        Some(p) => libpfprof::Profiler::open_path(p)?,
+        None => libpfprof::Profiler::open()?,
+    })
+}
+
+/// Runs a tool's main: prints an error as `tool: message` on stderr and
+/// turns it into exit status 1 (a closed stdout ends quietly with 0).
+pub fn main_with(tool: &str, f: impl FnOnce() -> Result<u8>) -> std::process::ExitCode {
+    match f() {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) if e.is_broken_pipe() => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

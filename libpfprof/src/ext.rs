@@ -1,0 +1,455 @@
+//! The extended region: a header page and a ring of per-process records.
+//!
+//! The writer publishes record `n` in slot `n % capacity` by storing its
+//! fields, then its `seq` (= n), then the header's `head` (= n + 1), each
+//! store with release ordering. A [`Stream`] follows `head`, copies each
+//! record between two loads of its `seq`, and counts the records the writer
+//! overwrote before they could be read as lost.
+//!
+//! ```
+//! use libpfprof::ext::{self, Stream};
+//! # fn fixture() -> Vec<u8> { ext::fixture::region(&[ext::fixture::record(0, 7, 100, 3)]) }
+//! let region: Vec<u8> = fixture(); // or a live `Profiler::map_extended()`
+//! let mut stream = Stream::from_oldest(&region[..])?;
+//! let batch = stream.poll(&region[..])?;
+//! assert_eq!(batch.records.len(), 1);
+//! assert_eq!(batch.lost, 0);
+//! # Ok::<(), libpfprof::Error>(())
+//! ```
+
+use std::sync::atomic::{fence, Ordering};
+
+use bitflags::bitflags;
+
+use crate::error::{Error, Result};
+use crate::memory::Memory;
+use crate::sys::abi;
+use crate::{Pid, State};
+
+bitflags! {
+    /// [`Record::flags`].
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct RecordFlags: u32 {
+        /// The totals over all registered processes (pid 0).
+        const TOTAL = abi::RECORD_TOTAL;
+        /// The process exited; this is its last record.
+        const EXITED = abi::RECORD_EXITED;
+        // Bits a newer module may set are kept, not rejected.
+        const _ = !0;
+    }
+}
+
+/// The decoded header of the extended region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Header {
+    /// The module's ABI version.
+    pub abi_version: u32,
+    /// The kernel's HZ (jiffies per second).
+    pub hz: u32,
+    /// The sampling period in microseconds.
+    pub period_us: u32,
+    /// Bytes per record.
+    pub record_size: u32,
+    /// Records in the ring.
+    pub capacity: u32,
+    /// Whether the sampler runs.
+    pub state: State,
+    /// Records written since load; the newest is `head - 1`.
+    pub head: u64,
+    /// Sampler ticks since load.
+    pub ticks: u64,
+    /// Resets since load.
+    pub resets: u64,
+}
+
+// Byte offsets, from the ABI struct itself.
+mod off {
+    use super::abi::{ExtHeader, Record};
+    use core::mem::offset_of;
+    pub const MAGIC: usize = offset_of!(ExtHeader, magic);
+    pub const VERSION: usize = offset_of!(ExtHeader, abi_version);
+    pub const HZ: usize = offset_of!(ExtHeader, hz);
+    pub const PERIOD: usize = offset_of!(ExtHeader, period_us);
+    pub const RECORD_SIZE: usize = offset_of!(ExtHeader, record_size);
+    pub const CAPACITY: usize = offset_of!(ExtHeader, capacity);
+    pub const STATE: usize = offset_of!(ExtHeader, state);
+    pub const HEAD: usize = offset_of!(ExtHeader, head);
+    pub const TICKS: usize = offset_of!(ExtHeader, ticks);
+    pub const RESETS: usize = offset_of!(ExtHeader, resets);
+    pub const R_SEQ: usize = offset_of!(Record, seq);
+    pub const R_TIME: usize = offset_of!(Record, time_ns);
+    pub const R_JIFFIES: usize = offset_of!(Record, jiffies);
+    pub const R_PID: usize = offset_of!(Record, pid);
+    pub const R_FLAGS: usize = offset_of!(Record, flags);
+    pub const R_MIN: usize = offset_of!(Record, minor_faults);
+    pub const R_MAJ: usize = offset_of!(Record, major_faults);
+    pub const R_CPU: usize = offset_of!(Record, cpu_ns);
+}
+
+const HEADER_SIZE: usize = abi::EXT_HEADER_SIZE as usize;
+
+fn malformed(what: impl Into<String>) -> Error {
+    Error::Malformed { what: what.into() }
+}
+
+/// Decodes and checks the header: magic, ABI version, record size, and that
+/// the ring fits in `region`.
+pub fn header<M: Memory + ?Sized>(region: &M) -> Result<Header> {
+    let u32_at = |o| {
+        region.load_u32(o, Ordering::Acquire).ok_or_else(|| {
+            malformed(format!(
+                "extended region too short ({} bytes)",
+                region.len_bytes()
+            ))
+        })
+    };
+    let u64_at = |o| {
+        region.load_u64(o, Ordering::Acquire).ok_or_else(|| {
+            malformed(format!(
+                "extended region too short ({} bytes)",
+                region.len_bytes()
+            ))
+        })
+    };
+    let magic = u32_at(off::MAGIC)?;
+    if magic != abi::EXT_MAGIC {
+        return Err(malformed(format!(
+            "bad magic {magic:#010x} (expected {:#010x})",
+            abi::EXT_MAGIC
+        )));
+    }
+    let abi_version = u32_at(off::VERSION)?;
+    if abi_version != abi::ABI_VERSION {
+        return Err(Error::AbiMismatch {
+            module: abi_version,
+            library: abi::ABI_VERSION,
+        });
+    }
+    let record_size = u32_at(off::RECORD_SIZE)?;
+    if u64::from(record_size) != abi::RECORD_SIZE {
+        return Err(malformed(format!("record size {record_size}")));
+    }
+    let capacity = u32_at(off::CAPACITY)?;
+    let needed = HEADER_SIZE as u64 + u64::from(capacity) * u64::from(record_size);
+    if capacity == 0 || needed > region.len_bytes() as u64 {
+        return Err(malformed(format!(
+            "capacity {capacity} does not fit a region of {} bytes",
+            region.len_bytes()
+        )));
+    }
+    Ok(Header {
+        abi_version,
+        hz: u32_at(off::HZ)?,
+        period_us: u32_at(off::PERIOD)?,
+        record_size,
+        capacity,
+        state: State::from_raw(u32_at(off::STATE)?),
+        head: u64_at(off::HEAD)?,
+        ticks: u64_at(off::TICKS)?,
+        resets: u64_at(off::RESETS)?,
+    })
+}
+
+/// One record: one process, or the totals, for one sampling period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Record {
+    /// The record's sequence number (0 for the first since load).
+    pub seq: u64,
+    /// CLOCK_MONOTONIC at the sample, in nanoseconds.
+    pub time_ns: u64,
+    /// `jiffies` at the sample.
+    pub jiffies: u64,
+    /// The process, or `None` for the totals record.
+    pub pid: Option<Pid>,
+    /// [`RecordFlags::TOTAL`], [`RecordFlags::EXITED`].
+    pub flags: RecordFlags,
+    /// Minor faults in the period.
+    pub minor_faults: u64,
+    /// Major faults in the period.
+    pub major_faults: u64,
+    /// CPU time in the period, in nanoseconds.
+    pub cpu_ns: u64,
+}
+
+/// What one [`Stream::poll`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Batch {
+    /// The records read, in sequence order.
+    pub records: Vec<Record>,
+    /// Records overwritten by the writer before they could be read.
+    pub lost: u64,
+}
+
+/// A reader that follows the ring's sequence numbers.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    next: u64,
+    capacity: u64,
+    lost_total: u64,
+}
+
+impl Stream {
+    /// A stream starting at the oldest record still in the ring.
+    pub fn from_oldest<M: Memory + ?Sized>(region: &M) -> Result<Self> {
+        let h = header(region)?;
+        let capacity = u64::from(h.capacity);
+        Ok(Stream {
+            next: h.head.saturating_sub(capacity),
+            capacity,
+            lost_total: 0,
+        })
+    }
+
+    /// A stream that only returns records written from now on.
+    pub fn from_now<M: Memory + ?Sized>(region: &M) -> Result<Self> {
+        let h = header(region)?;
+        Ok(Stream {
+            next: h.head,
+            capacity: u64::from(h.capacity),
+            lost_total: 0,
+        })
+    }
+
+    /// The sequence number of the next record to read.
+    pub fn next_seq(&self) -> u64 {
+        self.next
+    }
+
+    /// Records lost since the stream started.
+    pub fn lost_total(&self) -> u64 {
+        self.lost_total
+    }
+
+    /// Reads every record published since the last poll.
+    pub fn poll<M: Memory + ?Sized>(&mut self, region: &M) -> Result<Batch> {
+        let head = region
+            .load_u64(off::HEAD, Ordering::Acquire)
+            .ok_or_else(|| malformed("extended region too short"))?;
+        let mut batch = Batch::default();
+        if head < self.next {
+            // The writer's count went backwards: the module was reloaded.
+            self.next = head;
+            return Ok(batch);
+        }
+        if head - self.next > self.capacity {
+            batch.lost += head - self.next - self.capacity;
+            self.next = head - self.capacity;
+        }
+        for n in self.next..head {
+            match read_record(region, n, self.capacity) {
+                Some(r) => batch.records.push(r),
+                None => batch.lost += 1,
+            }
+        }
+        self.next = head;
+        self.lost_total += batch.lost;
+        Ok(batch)
+    }
+}
+
+/// Copies record `n` if it is still in its slot, following the protocol.
+fn read_record<M: Memory + ?Sized>(region: &M, n: u64, capacity: u64) -> Option<Record> {
+    let slot = usize::try_from(n % capacity).ok()?;
+    let base = HEADER_SIZE + slot * abi::RECORD_SIZE as usize;
+    let seq = region.load_u64(base + off::R_SEQ, Ordering::Acquire)?;
+    if seq != n {
+        return None;
+    }
+    let w = |o: usize| region.load_u64(base + o, Ordering::Relaxed);
+    let pid_raw = region.load_u32(base + off::R_PID, Ordering::Relaxed)? as i32;
+    let record = Record {
+        seq,
+        time_ns: w(off::R_TIME)?,
+        jiffies: w(off::R_JIFFIES)?,
+        pid: Pid::new(pid_raw),
+        flags: RecordFlags::from_bits_retain(
+            region.load_u32(base + off::R_FLAGS, Ordering::Relaxed)?,
+        ),
+        minor_faults: w(off::R_MIN)?,
+        major_faults: w(off::R_MAJ)?,
+        cpu_ns: w(off::R_CPU)?,
+    };
+    fence(Ordering::Acquire);
+    (region.load_u64(base + off::R_SEQ, Ordering::Relaxed)? == n).then_some(record)
+}
+
+/// Builders of extended-region byte fixtures, for tests and examples.
+#[doc(hidden)]
+pub mod fixture {
+    use super::*;
+
+    /// A record's bytes: `seq`, `pid` (0: totals), faults and CPU.
+    pub fn record(seq: u64, pid: i32, minor_faults: u64, cpu_ns: u64) -> [u8; 64] {
+        let r = abi::Record {
+            seq,
+            time_ns: 1_000_000 * seq,
+            jiffies: 4_294_937_296 + 50 * seq,
+            pid,
+            flags: if pid == 0 { abi::RECORD_TOTAL } else { 0 },
+            minor_faults,
+            major_faults: 0,
+            cpu_ns,
+            reserved: 0,
+        };
+        let mut out = [0u8; 64];
+        let fields: [(usize, &[u8]); 8] = [
+            (off::R_SEQ, &r.seq.to_ne_bytes()),
+            (off::R_TIME, &r.time_ns.to_ne_bytes()),
+            (off::R_JIFFIES, &r.jiffies.to_ne_bytes()),
+            (off::R_PID, &r.pid.to_ne_bytes()),
+            (off::R_FLAGS, &r.flags.to_ne_bytes()),
+            (off::R_MIN, &r.minor_faults.to_ne_bytes()),
+            (off::R_MAJ, &r.major_faults.to_ne_bytes()),
+            (off::R_CPU, &r.cpu_ns.to_ne_bytes()),
+        ];
+        for (o, b) in fields {
+            out[o..o + b.len()].copy_from_slice(b);
+        }
+        out
+    }
+
+    /// A region of `capacity` slots holding `records` (placed by their seq),
+    /// with `head` one past the highest seq.
+    pub fn region_with(capacity: u32, records: &[[u8; 64]]) -> Vec<u8> {
+        let mut buf = vec![0u8; HEADER_SIZE + capacity as usize * 64];
+        let mut head = 0;
+        for r in records {
+            let seq = u64::from_ne_bytes(r[..8].try_into().unwrap_or([0; 8]));
+            let slot = (seq % u64::from(capacity)) as usize;
+            buf[HEADER_SIZE + slot * 64..HEADER_SIZE + slot * 64 + 64].copy_from_slice(r);
+            head = head.max(seq + 1);
+        }
+        let put32 =
+            |b: &mut Vec<u8>, o: usize, v: u32| b[o..o + 4].copy_from_slice(&v.to_ne_bytes());
+        put32(&mut buf, off::MAGIC, abi::EXT_MAGIC);
+        put32(&mut buf, off::VERSION, abi::ABI_VERSION);
+        put32(&mut buf, off::HZ, 1000);
+        put32(&mut buf, off::PERIOD, abi::PERIOD_DEFAULT_US);
+        put32(&mut buf, off::RECORD_SIZE, abi::RECORD_SIZE as u32);
+        put32(&mut buf, off::CAPACITY, capacity);
+        put32(&mut buf, off::STATE, abi::STATE_RUNNING);
+        buf[off::HEAD..off::HEAD + 8].copy_from_slice(&head.to_ne_bytes());
+        buf
+    }
+
+    /// A small region (16 slots) holding `records`.
+    pub fn region(records: &[[u8; 64]]) -> Vec<u8> {
+        region_with(16, records)
+    }
+
+    /// Sets the header's `head`.
+    pub fn set_head(buf: &mut [u8], head: u64) {
+        buf[off::HEAD..off::HEAD + 8].copy_from_slice(&head.to_ne_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::*;
+    use super::*;
+
+    fn seqs(b: &Batch) -> Vec<u64> {
+        b.records.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn decodes_header_and_records() {
+        let buf = region(&[record(0, 0, 10, 5), record(1, 42, 7, 3)]);
+        let h = header(&buf[..]).unwrap();
+        assert_eq!((h.hz, h.capacity, h.head), (1000, 16, 2));
+        assert_eq!(h.state, State::Running);
+        let mut s = Stream::from_oldest(&buf[..]).unwrap();
+        let b = s.poll(&buf[..]).unwrap();
+        assert_eq!(seqs(&b), [0, 1]);
+        assert_eq!(b.records[0].pid, None);
+        assert!(b.records[0].flags.contains(RecordFlags::TOTAL));
+        assert_eq!(b.records[1].pid, Pid::new(42));
+        assert_eq!(b.records[1].minor_faults, 7);
+        assert_eq!(b.records[1].jiffies, 4_294_937_296 + 50);
+        assert_eq!(b.lost, 0);
+        assert!(s.poll(&buf[..]).unwrap().records.is_empty());
+    }
+
+    #[test]
+    fn rejects_malformed_headers() {
+        let good = region(&[]);
+        assert!(matches!(header(&good[..10]), Err(Error::Malformed { .. })));
+        let mut bad = good.clone();
+        bad[0] ^= 0xff;
+        assert!(matches!(header(&bad[..]), Err(Error::Malformed { .. })));
+        let mut v = good.clone();
+        v[off::VERSION..off::VERSION + 4].copy_from_slice(&99u32.to_ne_bytes());
+        assert!(matches!(
+            header(&v[..]),
+            Err(Error::AbiMismatch { module: 99, .. })
+        ));
+        // The header claims more slots than the region has.
+        let short = &good[..HEADER_SIZE + 64 * 8];
+        assert!(matches!(header(short), Err(Error::Malformed { .. })));
+    }
+
+    #[test]
+    fn a_wrapped_ring_starts_at_the_oldest_record() {
+        let recs: Vec<[u8; 64]> = (0..20).map(|n| record(n, 5, n, 0)).collect();
+        let buf = region(&recs); // 16 slots: records 4..20 remain.
+        let mut s = Stream::from_oldest(&buf[..]).unwrap();
+        let b = s.poll(&buf[..]).unwrap();
+        assert_eq!(seqs(&b), (4..20).collect::<Vec<_>>());
+        assert_eq!(b.lost, 0);
+    }
+
+    #[test]
+    fn records_overwritten_while_behind_are_reported_lost() {
+        let recs: Vec<[u8; 64]> = (0..4).map(|n| record(n, 5, n, 0)).collect();
+        let mut buf = region(&recs);
+        let mut s = Stream::from_oldest(&buf[..]).unwrap();
+        assert_eq!(s.poll(&buf[..]).unwrap().records.len(), 4);
+        // The writer runs 30 records ahead: 14 are gone for good.
+        let recs: Vec<[u8; 64]> = (0..34).map(|n| record(n, 5, n, 0)).collect();
+        buf = region(&recs);
+        let b = s.poll(&buf[..]).unwrap();
+        assert_eq!(b.lost, 14);
+        assert_eq!(seqs(&b), (18..34).collect::<Vec<_>>());
+        assert_eq!(s.lost_total(), 14);
+    }
+
+    #[test]
+    fn a_slot_with_the_wrong_seq_is_lost_not_misread() {
+        let mut buf = region(&[record(0, 5, 1, 0), record(1, 5, 2, 0)]);
+        // Slot 1 already holds record 17 (the writer lapped us mid-read).
+        let r = record(17, 5, 9, 0);
+        buf[HEADER_SIZE + 64..HEADER_SIZE + 128].copy_from_slice(&r);
+        let b = Stream::from_oldest(&buf[..])
+            .unwrap()
+            .poll(&buf[..])
+            .unwrap();
+        assert_eq!(seqs(&b), [0]);
+        assert_eq!(b.lost, 1);
+    }
+
+    #[test]
+    fn from_now_skips_existing_records_and_reload_resyncs() {
+        let mut buf = region(&[record(0, 5, 1, 0), record(1, 5, 2, 0)]);
+        let mut s = Stream::from_now(&buf[..]).unwrap();
+        assert!(s.poll(&buf[..]).unwrap().records.is_empty());
+        set_head(&mut buf, 0);
+        assert!(s.poll(&buf[..]).unwrap().records.is_empty());
+        assert_eq!(s.next_seq(), 0);
+    }
+
+    #[test]
+    fn unknown_flag_bits_are_kept() {
+        let mut r = record(0, 5, 1, 0);
+        r[off::R_FLAGS..off::R_FLAGS + 4].copy_from_slice(&0x8000_0002u32.to_ne_bytes());
+        let buf = region(&[r]);
+        let b = Stream::from_oldest(&buf[..])
+            .unwrap()
+            .poll(&buf[..])
+            .unwrap();
+        assert!(b.records[0].flags.contains(RecordFlags::EXITED));
+        assert_eq!(b.records[0].flags.bits(), 0x8000_0002);
+    }
+}

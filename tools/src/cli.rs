@@ -1,0 +1,286 @@
+//! The command lines of the three tools (clap derive), in one place so that
+//! `pfprof man` and `pfprof completions` can generate all of them.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
+use libpfprof::{Pid, PERIOD_MAX_US, PERIOD_MIN_US};
+
+use crate::format::Format;
+
+/// Options every tool takes.
+#[derive(Debug, Clone, Args)]
+pub struct DeviceArgs {
+    /// The pfprof device [default: /dev/pfprof, then ./node]
+    #[arg(long, value_name = "PATH", global = true)]
+    pub device: Option<PathBuf>,
+}
+
+/// Print the profile buffer, as the classic monitor (`monitor > profile.dat`).
+///
+/// Prints every sample in the classic ring, oldest first, one per line:
+/// `jiffies minflt majflt cpu_ns` (per-period sums over the registered
+/// processes), and a summary on stderr. By default the buffer is left as it
+/// is; --consume reads destructively like the classic monitor (writes -1 back).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "monitor", version)]
+pub struct MonitorCli {
+    /// The device.
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Destructive read: write -1 back into every slot read
+    #[arg(long)]
+    pub consume: bool,
+    /// Keep printing new samples until Ctrl-C or until profiling stops
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Classic)]
+    pub format: Format,
+    /// Per-process records of the extended ring instead of the classic sums
+    /// (classic format: `jiffies pid minflt majflt cpu_ns`, pid 0 = totals)
+    #[arg(short, long, conflicts_with = "consume")]
+    pub per_process: bool,
+}
+
+/// Sort keys of pfprof-top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum SortKey {
+    /// Process id, ascending
+    Pid,
+    /// Command name
+    Command,
+    /// Minor faults per second
+    Minflt,
+    /// Major faults per second
+    Majflt,
+    /// Total faults since registration
+    #[default]
+    Faults,
+    /// CPU utilization
+    Cpu,
+    /// Registration time, longest first
+    Since,
+}
+
+impl SortKey {
+    /// The next key, for the interactive `s` key.
+    pub fn next(self) -> SortKey {
+        match self {
+            SortKey::Pid => SortKey::Command,
+            SortKey::Command => SortKey::Minflt,
+            SortKey::Minflt => SortKey::Majflt,
+            SortKey::Majflt => SortKey::Faults,
+            SortKey::Faults => SortKey::Cpu,
+            SortKey::Cpu => SortKey::Since,
+            SortKey::Since => SortKey::Pid,
+        }
+    }
+}
+
+/// A live table of the processes pfprof profiles.
+///
+/// Interactive keys: q quits, s cycles the sort key. Batch mode (-b) prints
+/// plain tables, one per iteration, for scripts.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "pfprof-top", version)]
+pub struct TopCli {
+    /// The device.
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Batch mode: no screen control, no keys
+    #[arg(short, long)]
+    pub batch: bool,
+    /// Stop after this many iterations
+    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub iterations: Option<u64>,
+    /// Seconds between updates
+    #[arg(short, long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_delay)]
+    pub delay: f64,
+    /// Sort key
+    #[arg(short, long, value_enum, default_value_t = SortKey::Faults)]
+    pub sort: SortKey,
+}
+
+fn parse_delay(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(d) if (0.01..=3600.0).contains(&d) => Ok(d),
+        _ => Err(format!(
+            "`{s}` is not a delay between 0.01 and 3600 seconds"
+        )),
+    }
+}
+
+/// Parses a sampling period: a number of microseconds, or a number with a
+/// unit `us`, `ms` or `s`; it must lie within the module's range.
+pub fn parse_period_us(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("us") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e3)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1e6)
+    } else {
+        (t, 1.0)
+    };
+    let us = num
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|v| (v * scale).round())
+        .ok_or_else(|| format!("`{s}` is not a period (e.g. 50000, 50ms, 0.05s)"))?;
+    if us < f64::from(PERIOD_MIN_US) || us > f64::from(PERIOD_MAX_US) {
+        return Err(format!(
+            "period {s} is out of range ({PERIOD_MIN_US} us to {PERIOD_MAX_US} us)"
+        ));
+    }
+    Ok(us as u32)
+}
+
+/// pfprof's control CLI: register processes, query and tune the profiler,
+/// run a command under it.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "pfprof", version, subcommand_required = true)]
+pub struct PfprofCli {
+    /// The device.
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: PfprofCommand,
+}
+
+/// The subcommands of `pfprof`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum PfprofCommand {
+    /// Register processes for profiling
+    Register {
+        /// Process ids
+        #[arg(required = true, value_name = "PID")]
+        pids: Vec<Pid>,
+    },
+    /// Unregister processes
+    Unregister {
+        /// Process ids
+        #[arg(required = true, value_name = "PID")]
+        pids: Vec<Pid>,
+    },
+    /// List the registered processes, one pid per line
+    List,
+    /// Show the profiler's global figures
+    Status,
+    /// Clear all counters and buffers (needs CAP_SYS_ADMIN)
+    Reset,
+    /// Show the sampling period, or set it (needs CAP_SYS_ADMIN)
+    Period {
+        /// New period: microseconds, or with a unit (50ms, 0.1s, 2000us)
+        #[arg(value_parser = parse_period_us, value_name = "PERIOD")]
+        period_us: Option<u32>,
+    },
+    /// Run a command registered from its first instruction, then print a
+    /// perf-stat-like summary on stderr and exit with its status
+    Run {
+        /// The command and its arguments
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        command: Vec<OsString>,
+    },
+    /// Print a shell completion script (or write all tools' scripts to --dir)
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: Shell,
+        /// Write the scripts of pfprof, monitor and pfprof-top into this directory
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Print pfprof's man page (or write all tools' pages to --dir)
+    Man {
+        /// Write pfprof.1, pfprof-SUBCOMMAND.1, monitor.1 and pfprof-top.1 here
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The clap commands of every tool, for generators.
+pub fn all_commands() -> Vec<clap::Command> {
+    vec![
+        PfprofCli::command(),
+        MonitorCli::command(),
+        TopCli::command(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_definitions_are_consistent() {
+        for mut c in all_commands() {
+            c.build();
+            c.debug_assert();
+        }
+    }
+
+    #[test]
+    fn periods_parse_with_units_and_are_range_checked() {
+        assert_eq!(parse_period_us("50000"), Ok(50_000));
+        assert_eq!(parse_period_us("50ms"), Ok(50_000));
+        assert_eq!(parse_period_us("0.1s"), Ok(100_000));
+        assert_eq!(parse_period_us("2000us"), Ok(2_000));
+        assert!(parse_period_us("999").is_err());
+        assert!(parse_period_us("11s").is_err());
+        assert!(parse_period_us("fast").is_err());
+        assert!(parse_period_us("-5ms").is_err());
+    }
+
+    #[test]
+    fn pfprof_parses_subcommands_and_validates() {
+        let c = PfprofCli::try_parse_from(["pfprof", "register", "12", "34"]).unwrap();
+        match c.command {
+            PfprofCommand::Register { pids } => {
+                assert_eq!(pids, [Pid::new(12).unwrap(), Pid::new(34).unwrap()])
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(PfprofCli::try_parse_from(["pfprof", "register", "0"]).is_err());
+        assert!(PfprofCli::try_parse_from(["pfprof", "register", "abc"]).is_err());
+        assert!(PfprofCli::try_parse_from(["pfprof", "register"]).is_err());
+        assert!(PfprofCli::try_parse_from(["pfprof", "period", "10us"]).is_err());
+        assert!(PfprofCli::try_parse_from(["pfprof"]).is_err());
+        let r = PfprofCli::try_parse_from(["pfprof", "run", "--", "ls", "-l", "--all"]).unwrap();
+        match r.command {
+            PfprofCommand::Run { command } => assert_eq!(command, ["ls", "-l", "--all"]),
+            other => panic!("{other:?}"),
+        }
+        let r = PfprofCli::try_parse_from(["pfprof", "--device", "/x", "run", "sh", "-c", "true"])
+            .unwrap();
+        assert_eq!(r.device.device, Some(PathBuf::from("/x")));
+    }
+
+    #[test]
+    fn monitor_and_top_options() {
+        let m = MonitorCli::try_parse_from(["monitor", "--follow", "--format", "csv"]).unwrap();
+        assert!(m.follow && !m.consume && m.format == Format::Csv);
+        assert!(MonitorCli::try_parse_from(["monitor", "--consume", "--per-process"]).is_err());
+        assert!(MonitorCli::try_parse_from(["monitor", "--format", "xml"]).is_err());
+        let t = TopCli::try_parse_from(["pfprof-top", "-b", "-n", "2", "-d", "0.5", "-s", "cpu"])
+            .unwrap();
+        assert!(t.batch);
+        assert_eq!(
+            (t.iterations, t.delay, t.sort),
+            (Some(2), 0.5, SortKey::Cpu)
+        );
+        assert!(TopCli::try_parse_from(["pfprof-top", "-n", "0"]).is_err());
+        assert!(TopCli::try_parse_from(["pfprof-top", "-d", "0"]).is_err());
+    }
+}

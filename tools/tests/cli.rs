@@ -1,0 +1,111 @@
+//! End-to-end tests of the tools' command lines that need no module: parsing
+//! errors, generated files, and a clear message when the device is missing.
+
+use assert_cmd::Command;
+
+fn tool(name: &str) -> Command {
+    let mut c = Command::cargo_bin(name).expect("the tool is built");
+    // No ./node here and (on a host) no /dev/pfprof.
+    c.current_dir(std::env::temp_dir());
+    c
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn a_missing_device_is_a_clear_error_with_exit_1() {
+    for (name, args) in [
+        ("pfprof", vec!["status"]),
+        ("pfprof", vec!["list"]),
+        ("pfprof", vec!["run", "--", "true"]),
+        ("monitor", vec![]),
+        ("pfprof-top", vec!["-b", "-n", "1"]),
+    ] {
+        let o = tool(name)
+            .args(["--device", "/nonexistent/pfprof"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{name} {args:?}");
+        assert!(o.stdout.is_empty(), "{name}: nothing on stdout");
+        let e = stderr(&o);
+        assert!(
+            e.starts_with(&format!("{name}: the pfprof module is not loaded")),
+            "{name}: {e}"
+        );
+        assert!(e.contains("/nonexistent/pfprof"));
+    }
+}
+
+#[test]
+fn default_paths_are_named_when_nothing_is_found() {
+    if std::path::Path::new("/dev/pfprof").exists() {
+        return; // a host with the module loaded
+    }
+    let o = tool("pfprof").arg("status").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("tried /dev/pfprof, node"));
+}
+
+#[test]
+fn a_file_that_is_not_the_device_is_named() {
+    let o = tool("pfprof")
+        .args(["--device", "/dev/null", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("/dev/null is not the pfprof device"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn bad_arguments_are_refused_by_the_parser_with_exit_2() {
+    for args in [
+        vec!["register", "0"],
+        vec!["register", "-5"],
+        vec!["unregister"],
+        vec!["period", "5us"],
+        vec!["bogus"],
+        vec!["run"],
+    ] {
+        let o = tool("pfprof").args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(o.stdout.is_empty());
+        assert!(stderr(&o).contains("error:"), "{args:?}");
+    }
+    let o = tool("pfprof-top").args(["-d", "-1"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = tool("monitor").args(["--format", "xml"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn man_and_completions_need_no_module() {
+    let o = tool("pfprof").arg("man").output().unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains(".TH pfprof 1"));
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = tool("pfprof")
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{shell}");
+        assert!(!o.stdout.is_empty(), "{shell}");
+    }
+}
+
+#[test]
+fn help_and_version() {
+    for name in ["pfprof", "monitor", "pfprof-top"] {
+        let o = tool(name).arg("--help").output().unwrap();
+        assert!(o.status.success());
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Usage:"));
+        let o = tool(name).arg("--version").output().unwrap();
+        assert!(String::from_utf8_lossy(&o.stdout).contains("0.1.0"));
+    }
+}
