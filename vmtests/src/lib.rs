@@ -1,6 +1,8 @@
 //! Helpers for the in-VM integration suite (tests/). These tests need the
 //! pfprof module loaded in the lab VM: `cargo xtask test` runs them there.
 
+pub mod dev;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -30,4 +32,15 @@ pub fn sh(cmd: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
+}
+
+/// A binary of this workspace's `target/<profile>/` directory, next to the
+/// `deps/` directory that holds the running test executable.
+pub fn bin_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executables live in target/<profile>/deps");
+    profile_dir.join(name)
 }

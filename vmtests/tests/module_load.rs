@@ -4,6 +4,7 @@
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 
+use vmtests::dev::PROC_STATUS;
 use vmtests::{module_path, require_lab, sh};
 
 fn devices_line() -> Option<String> {
@@ -23,7 +24,7 @@ fn char_device_423_is_registered_as_pfprof() {
 #[test]
 fn proc_status_exists_with_mode_0666() {
     require_lab();
-    let meta = fs::metadata(libpfprof::PROC_STATUS).unwrap();
+    let meta = fs::metadata(PROC_STATUS).unwrap();
     assert!(meta.is_file());
     assert_eq!(meta.permissions().mode() & 0o777, 0o666);
 }
@@ -31,7 +32,7 @@ fn proc_status_exists_with_mode_0666() {
 #[test]
 fn proc_status_reads_empty_when_nothing_is_registered() {
     require_lab();
-    assert_eq!(fs::read_to_string(libpfprof::PROC_STATUS).unwrap(), "");
+    assert_eq!(fs::read_to_string(PROC_STATUS).unwrap(), "");
 }
 
 #[test]
@@ -57,7 +58,7 @@ fn the_module_unloads_cleanly_and_loads_again() {
     );
     assert!(sh(&format!("insmod {}", ko.display())), "insmod failed");
     assert_eq!(devices_line().as_deref(), Some("423 pfprof"));
-    assert!(std::path::Path::new(libpfprof::PROC_STATUS).exists());
+    assert!(std::path::Path::new(PROC_STATUS).exists());
 }
 
 #[test]
@@ -73,4 +74,40 @@ fn an_open_file_pins_the_module() {
     );
     drop(f);
     fs::remove_file(node).unwrap();
+}
+
+#[test]
+fn rmmod_while_registered_releases_everything() {
+    require_lab();
+    let ko = module_path();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    fs::write(PROC_STATUS, format!("R {}", child.id())).unwrap();
+    assert!(sh("rmmod pfprof"), "rmmod with a process registered");
+    assert_eq!(devices_line(), None);
+    assert!(sh(&format!("insmod {}", ko.display())), "insmod failed");
+    assert_eq!(
+        fs::read_to_string(PROC_STATUS).unwrap(),
+        "",
+        "a fresh registry"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_mapping_pins_the_module() {
+    require_lab();
+    let dev = vmtests::dev::Dev::open();
+    let m = vmtests::dev::Mapping::new(&dev, 0, 4096, libc::PROT_READ, libc::MAP_SHARED).unwrap();
+    drop(dev); // the mapping alone must hold the module
+    assert!(
+        !sh("rmmod pfprof 2>/dev/null"),
+        "rmmod succeeded with the buffer mapped"
+    );
+    drop(m);
+    assert!(sh("rmmod pfprof"), "rmmod after unmapping");
+    assert!(sh(&format!("insmod {}", module_path().display())));
 }

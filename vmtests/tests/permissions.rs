@@ -1,0 +1,100 @@
+//! Permissions: an unprivileged user (uid 65534 in the guest) gets exactly
+//! what it may have, and EPERM/EACCES for the rest.
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use vmtests::dev::{proc_pids, Dev, Faulter};
+use vmtests::{bin_path, require_lab};
+
+const NOBODY: u32 = 65534;
+
+fn probe_as(uid: u32, args: &[&str]) -> String {
+    let out = Command::new(bin_path("probe"))
+        .args(args)
+        .uid(uid)
+        .gid(uid)
+        .output()
+        .expect("run probe");
+    assert!(
+        out.status.success(),
+        "probe {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn an_unprivileged_user_is_denied_what_it_must_be() {
+    require_lab();
+    let dev = Dev::open();
+    dev.clean();
+    let root_proc = Faulter::start(1, 0);
+    let rp = root_proc.pid().to_string();
+    let eperm = format!("errno {}", libc::EPERM);
+    let eacces = format!("errno {}", libc::EACCES);
+
+    // Another user's (root's) process: no register, query or unregister.
+    assert_eq!(probe_as(NOBODY, &["register", &rp]), eperm);
+    assert_eq!(probe_as(NOBODY, &["proc-write", &format!("R {rp}")]), eperm);
+    dev.register(root_proc.pid()).unwrap();
+    assert_eq!(probe_as(NOBODY, &["query-pid", &rp]), eperm);
+    assert_eq!(probe_as(NOBODY, &["unregister", &rp]), eperm);
+    assert_eq!(probe_as(NOBODY, &["proc-write", &format!("U {rp}")]), eperm);
+    assert_eq!(dev.list(), vec![root_proc.pid()], "still registered");
+    // Privileged operations.
+    assert_eq!(probe_as(NOBODY, &["reset"]), eperm);
+    assert_eq!(probe_as(NOBODY, &["set-period", "20000"]), eperm);
+    assert_eq!(
+        probe_as(NOBODY, &["sysfs-period", "20000"]),
+        eacces,
+        "period_us is 0644"
+    );
+    assert_eq!(dev.status().period_us, 50_000);
+    // What anyone may do: read the figures, map the buffer, register
+    // themselves (pid 0) and unregister again.
+    assert_eq!(probe_as(NOBODY, &["status"]), "ok");
+    assert_eq!(probe_as(NOBODY, &["list"]), "ok");
+    assert_eq!(probe_as(NOBODY, &["mmap-ext"]), "ok");
+    assert_eq!(probe_as(NOBODY, &["register", "0"]), "ok");
+    assert_eq!(dev.list().len(), 2);
+    // Root may do everything with anyone's process.
+    let theirs = dev
+        .list()
+        .into_iter()
+        .find(|&p| p != root_proc.pid())
+        .unwrap();
+    assert_eq!(dev.proc_stats(theirs).map(|s| s.pid), Ok(theirs));
+    assert_eq!(dev.unregister(theirs), Ok(0));
+    assert_eq!(proc_pids(), vec![root_proc.pid()]);
+    root_proc.finish();
+    dev.clean();
+}
+
+#[test]
+fn a_user_may_register_its_own_processes_by_pid() {
+    require_lab();
+    let dev = Dev::open();
+    dev.clean();
+    // A process of user 65534, registered by user 65534.
+    let mut child = Command::new("sleep")
+        .arg("30")
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    assert_eq!(probe_as(NOBODY, &["register", &pid]), "ok");
+    assert_eq!(probe_as(NOBODY, &["query-pid", &pid]), "ok");
+    assert_eq!(probe_as(NOBODY, &["unregister", &pid]), "ok");
+    assert_eq!(probe_as(NOBODY, &["proc-write", &format!("R {pid}")]), "ok");
+    assert_eq!(probe_as(NOBODY, &["proc-write", &format!("U {pid}")]), "ok");
+    // Another unprivileged user may not.
+    assert_eq!(
+        probe_as(1000, &["register", &pid]),
+        format!("errno {}", libc::EPERM)
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    dev.clean();
+}
