@@ -213,6 +213,14 @@ impl Stream {
         })
     }
 
+    /// A stream starting at record `seq` (clamped to what the ring can
+    /// still hold; records before it are skipped, not counted as lost).
+    pub fn starting_at<M: Memory + ?Sized>(region: &M, seq: u64) -> Result<Self> {
+        let mut s = Stream::from_oldest(region)?;
+        s.next = s.next.max(seq);
+        Ok(s)
+    }
+
     /// The sequence number of the next record to read.
     pub fn next_seq(&self) -> u64 {
         self.next
@@ -438,6 +446,24 @@ mod tests {
         set_head(&mut buf, 0);
         assert!(s.poll(&buf[..]).unwrap().records.is_empty());
         assert_eq!(s.next_seq(), 0);
+    }
+
+    #[test]
+    fn starting_at_skips_earlier_records_without_counting_them_lost() {
+        let recs: Vec<[u8; 64]> = (0..20).map(|n| record(n, 5, n, 0)).collect();
+        let buf = region(&recs);
+        let b = Stream::starting_at(&buf[..], 17)
+            .unwrap()
+            .poll(&buf[..])
+            .unwrap();
+        assert_eq!(seqs(&b), [17, 18, 19]);
+        assert_eq!(b.lost, 0);
+        // Before the oldest still held: clamped to it.
+        let b = Stream::starting_at(&buf[..], 1)
+            .unwrap()
+            .poll(&buf[..])
+            .unwrap();
+        assert_eq!(b.records.len(), 16);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use libpfprof::classic::{self, Consumer, Follower, Sample};
-use libpfprof::ext::{Record, RecordFlags, Stream};
+use libpfprof::ext::{Record, RecordFlags};
 use libpfprof::{Profiler, State};
 
 use crate::cli::MonitorCli;
@@ -199,7 +199,7 @@ fn per_process(
 ) -> Result<()> {
     format::write_record_header(out, cli.format)?;
     let region = p.map_extended()?;
-    let mut stream = Stream::from_oldest(&region)?;
+    let mut stream = p.stream_since_reset(&region)?;
     let mut watch = StopWatch::default();
     loop {
         let (stop, interval) = if cli.follow {

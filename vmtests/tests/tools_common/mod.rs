@@ -1,0 +1,107 @@
+//! Helpers shared by the in-VM tests of the tools and examples
+//! (tools_*.rs): locating the workspace's binaries, running them, parsing
+//! their output.
+
+#![allow(dead_code)] // Each test file uses a part.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use libpfprof::{Pid, Profiler};
+
+/// A binary of the workspace (`pfprof`, `monitor`, `pfprof-top`, `work`), in
+/// the `target/<profile>/` directory above this test's `deps/`. The host
+/// stage of `cargo xtask test` builds them (`cargo test --workspace`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executables live in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build it on the host first (`cargo build -p pfprof-tools -p pfprof-examples`)",
+        path.display()
+    );
+    path
+}
+
+/// Runs a binary of the workspace to completion.
+pub fn run(name: &str, args: &[&str]) -> Output {
+    Command::new(bin(name))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {name}: {e}"))
+}
+
+/// Runs and requires success; returns stdout.
+pub fn ok(name: &str, args: &[&str]) -> String {
+    let o = run(name, args);
+    assert!(
+        o.status.success(),
+        "{name} {args:?} failed ({:?}): {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).expect("utf-8 output")
+}
+
+/// The text of a stream.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The device, opened by the library.
+pub fn profiler() -> Profiler {
+    Profiler::open().expect("open /dev/pfprof")
+}
+
+/// Unregisters everything and resets the figures: a clean start.
+pub fn clean_slate() {
+    let p = profiler();
+    for pid in p.list().expect("list") {
+        let _ = p.unregister(pid);
+    }
+    p.reset().expect("reset (the tests run as root)");
+    p.set_period_us(libpfprof::PERIOD_DEFAULT_US)
+        .expect("default period");
+}
+
+/// Waits until `pid` is registered (or panics after `secs`).
+pub fn wait_registered(pid: u32, secs: u64) {
+    let p = profiler();
+    let pid = Pid::new(pid as i32).expect("positive pid");
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !p.list().expect("list").contains(&pid) {
+        assert!(Instant::now() < deadline, "{pid} never got registered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for a child and returns its exit code and its rusage's minor faults.
+pub fn wait_with_minflt(child: Child) -> (i32, u64) {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `child` is our unreaped child; both pointers are valid for
+    // the call. Reaping it here is fine: `child` is consumed.
+    let r = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
+    assert_eq!(r, child.id() as i32, "wait4");
+    (libc::WEXITSTATUS(status), ru.ru_minflt as u64)
+}
+
+/// Parses classic lines (`jiffies minflt majflt cpu`).
+pub fn classic_lines(out: &str) -> Vec<[u64; 4]> {
+    out.lines()
+        .map(|l| {
+            let v: Vec<u64> = l
+                .split(' ')
+                .map(|w| w.parse().unwrap_or_else(|_| panic!("bad line {l:?}")))
+                .collect();
+            v.try_into()
+                .unwrap_or_else(|_| panic!("not 4 fields: {l:?}"))
+        })
+        .collect()
+}

@@ -1,0 +1,139 @@
+//! `monitor` against the module: its output, parsed back, accounts for the
+//! faults a workload made; formats, --per-process, --consume, --follow.
+
+mod tools_common;
+
+use std::process::{Command, Stdio};
+
+use tools_common::*;
+use vmtests::require_lab;
+
+/// Runs `work` (registered by itself) to the end; returns (pid, its rusage
+/// minor faults).
+fn workload(args: &[&str]) -> (u32, u64) {
+    let child = Command::new(bin("work"))
+        .args(args)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn work");
+    let pid = child.id();
+    let (code, minflt) = wait_with_minflt(child);
+    assert_eq!(code, 0, "work failed");
+    (pid, minflt)
+}
+
+#[test]
+fn classic_output_accounts_for_the_workload_faults() {
+    require_lab();
+    clean_slate();
+    // 8 MiB = 2048 pages; 8000 random writes touch about 2000 of them.
+    let (_, rusage_minflt) =
+        workload(&["8", "R", "4000", "--iterations", "2", "--sleep-ms", "200"]);
+    let o = run("monitor", &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let lines = classic_lines(&text(&o.stdout));
+    assert!(lines.len() >= 3, "only {} samples", lines.len());
+    assert!(
+        lines.windows(2).all(|w| w[0][0] < w[1][0]),
+        "jiffies not increasing (not oldest first)"
+    );
+    let minflt: u64 = lines.iter().map(|l| l[1]).sum();
+    assert!(minflt >= 1800, "monitor saw {minflt} minor faults");
+    assert!(
+        minflt <= rusage_minflt,
+        "monitor saw {minflt} minor faults, more than the process made ({rusage_minflt})"
+    );
+    let err = text(&o.stderr);
+    assert!(
+        err.starts_with(&format!("monitor: read {} profiled data", lines.len())),
+        "{err}"
+    );
+    // Non-destructive: a second read gives the same samples.
+    assert_eq!(ok("monitor", &[]), text(&o.stdout));
+}
+
+#[test]
+fn per_process_records_agree_with_the_classic_sums() {
+    require_lab();
+    clean_slate();
+    let (pid, _) = workload(&["4", "R", "2000", "--iterations", "2", "--sleep-ms", "150"]);
+    let classic: u64 = classic_lines(&ok("monitor", &[]))
+        .iter()
+        .map(|l| l[1])
+        .sum();
+    let per = ok("monitor", &["--per-process"]);
+    let mut of_pid = 0;
+    let mut totals = 0;
+    for l in per.lines() {
+        let f: Vec<u64> = l.split(' ').map(|w| w.parse().expect("number")).collect();
+        assert_eq!(f.len(), 5, "{l}");
+        match f[1] {
+            0 => totals += f[2],
+            p if p == u64::from(pid) => of_pid += f[2],
+            p => panic!("record of unexpected pid {p}"),
+        }
+    }
+    assert_eq!(totals, classic, "totals records vs classic samples");
+    assert_eq!(
+        of_pid, classic,
+        "the only process's records vs classic samples"
+    );
+    assert!(of_pid > 500);
+}
+
+#[test]
+fn csv_and_json_formats() {
+    require_lab();
+    clean_slate();
+    workload(&["2", "R", "500", "--iterations", "1", "--sleep-ms", "150"]);
+    let csv = ok("monitor", &["--format", "csv"]);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("jiffies,minor_faults,major_faults,cpu_ns")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r.split(',').count() == 4));
+    let json = ok("monitor", &["--format", "json", "--per-process"]);
+    assert!(!json.is_empty());
+    for l in json.lines() {
+        assert!(l.starts_with("{\"seq\":") && l.ends_with('}'), "{l}");
+        assert!(l.contains("\"minor_faults\":"));
+    }
+}
+
+#[test]
+fn consume_empties_the_classic_ring() {
+    require_lab();
+    clean_slate();
+    workload(&["2", "R", "500", "--iterations", "1", "--sleep-ms", "150"]);
+    let before = classic_lines(&ok("monitor", &[])).len();
+    assert!(before > 0);
+    let consumed = classic_lines(&ok("monitor", &["--consume"])).len();
+    assert_eq!(consumed, before);
+    assert_eq!(ok("monitor", &[]), "", "consumed samples must read as -1");
+}
+
+#[test]
+fn follow_streams_until_profiling_stops() {
+    require_lab();
+    clean_slate();
+    let follower = Command::new(bin("monitor"))
+        .arg("--follow")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn monitor --follow");
+    workload(&["2", "R", "500", "--iterations", "2", "--sleep-ms", "200"]);
+    // The last process went away, so the sampler stopped: monitor ends by itself.
+    let o = follower.wait_with_output().expect("monitor --follow");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let streamed = classic_lines(&text(&o.stdout));
+    assert!(streamed.len() >= 2, "{} samples streamed", streamed.len());
+    assert_eq!(
+        text(&o.stdout),
+        ok("monitor", &[]),
+        "follow printed exactly the ring's samples"
+    );
+}
