@@ -46,3 +46,27 @@ fn batch_mode_shows_a_running_workload() {
         assert!(faults > 0, "{row}");
     }
 }
+
+#[test]
+fn interactive_mode_redraws_in_place_and_q_quits() {
+    require_lab();
+    clean_slate();
+    // `script` gives pfprof-top a terminal; `q` arrives after a few frames.
+    let cmd = format!("{} -d 0.2", bin("pfprof-top").display());
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 3; printf q) | timeout 120 script -qec '{cmd}' /dev/null"
+        ))
+        .output()
+        .expect("script");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let screen = text(&o.stdout);
+    assert!(screen.contains("\x1b[?1049h"), "alternate screen entered");
+    assert!(
+        screen.matches("\x1b[H\x1b[2J").count() >= 2,
+        "redrawn in place:\n{screen}"
+    );
+    assert!(screen.contains("q: quit"));
+    assert!(screen.contains("\x1b[?1049l"), "terminal restored");
+}
