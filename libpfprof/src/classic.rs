@@ -142,6 +142,26 @@ impl Follower {
 
     /// The samples that are new since the last poll, oldest first.
     pub fn poll<M: Memory + ?Sized>(&mut self, buf: &M) -> Vec<Sample> {
+        // Fast path: our last sample is still in its slot, so the new ones
+        // follow it in ring order.
+        if let Some((slot, jiffies)) = self.last {
+            if decode_slot(buf, slot).map(|x| x.jiffies) == Some(jiffies) {
+                let mut new = Vec::new();
+                let mut prev = (slot, jiffies);
+                for i in 1..RING_SAMPLES {
+                    let s = (slot + i) % RING_SAMPLES;
+                    match decode_slot(buf, s) {
+                        Some(x) if !after(prev.1, x.jiffies) => {
+                            prev = (s, x.jiffies);
+                            new.push(x);
+                        }
+                        _ => break,
+                    }
+                }
+                self.last = Some(prev);
+                return new;
+            }
+        }
         let all = snapshot_slots(buf);
         let new: Vec<(usize, Sample)> = match self.last {
             None => all,
@@ -333,7 +353,25 @@ mod tests {
         assert!(f.poll(&buf[..]).is_empty());
         buf = buffer(&[(0, [10, 0, 0, 0]), (1, [11, 0, 0, 0]), (2, [12, 0, 0, 0])]);
         assert_eq!(jiffies(&f.poll(&buf[..])), [12]);
+        // Across the wrap point.
+        let mut ring: Vec<(usize, [u64; 4])> = (0..RING_SAMPLES as u64)
+            .map(|n| (n as usize, [100 + n, 0, 0, 0]))
+            .collect();
+        buf = buffer(&ring);
+        let mut g = Follower::new();
+        assert_eq!(g.poll(&buf[..]).len(), RING_SAMPLES);
+        ring[0].1 = [100 + RING_SAMPLES as u64, 0, 0, 0];
+        ring[1].1 = [101 + RING_SAMPLES as u64, 0, 0, 0];
+        buf = buffer(&ring);
+        assert_eq!(
+            jiffies(&g.poll(&buf[..])),
+            [100 + RING_SAMPLES as u64, 101 + RING_SAMPLES as u64]
+        );
+        assert!(g.poll(&buf[..]).is_empty());
         // A reset: the ring restarts at slot 0 with later jiffies.
+        f = Follower::new();
+        buf = buffer(&[(0, [10, 0, 0, 0]), (1, [11, 0, 0, 0]), (2, [12, 0, 0, 0])]);
+        f.poll(&buf[..]);
         buf = buffer(&[(0, [20, 0, 0, 0])]);
         assert_eq!(jiffies(&f.poll(&buf[..])), [20]);
     }
