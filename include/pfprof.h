@@ -78,7 +78,8 @@ struct pfprof_ext_header {
 	__u64 head;        /* records written since load; newest is head - 1 */
 	__u64 ticks;       /* sampler ticks since load */
 	__u64 resets;      /* PFPROF_IOC_RESET calls since load */
-	__u64 reserved[3];
+	__u64 reset_head;  /* head at the last reset (0 before any) */
+	__u64 reserved[2];
 };
 
 /* One process (or, with PFPROF_RECORD_TOTAL, the totals) for one period. */

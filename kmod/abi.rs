@@ -112,8 +112,10 @@ pub struct ExtHeader {
     pub ticks: u64,
     /// Number of resets (RESET ioctl) since load.
     pub resets: u64,
+    /// `head` at the last reset (0 before any): the first record since then.
+    pub reset_head: u64,
     /// Padding; 0.
-    pub reserved: [u64; 3],
+    pub reserved: [u64; 2],
 }
 
 /// One record of the extended ring: one process (or the totals) for one period.

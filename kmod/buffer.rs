@@ -156,9 +156,10 @@ impl Buffer {
         self.header_u64(offset_of!(ExtHeader, ticks)).store(ticks, Ordering::Relaxed);
     }
 
-    /// Counts a reset in the header.
-    pub(crate) fn count_reset(&self) {
-        self.header_u64(offset_of!(ExtHeader, resets)).fetch_add(1, Ordering::Relaxed);
+    /// Counts a reset in the header; `head` is the next record's number.
+    pub(crate) fn count_reset(&self, head: u64) {
+        self.header_u64(offset_of!(ExtHeader, reset_head)).store(head, Ordering::Relaxed);
+        self.header_u64(offset_of!(ExtHeader, resets)).fetch_add(1, Ordering::Release);
     }
 
     /// `f_op->mmap`: maps the classic region (offset 0, read-write shared or

@@ -284,7 +284,7 @@ impl Profiler {
         inner.counts = Counts::default();
         inner.registry.rebase();
         self.buffer.set_ticks(0);
-        self.buffer.count_reset();
+        self.buffer.count_reset(inner.ext_head);
     }
 
     /// Sets the sampling period; a running sampler restarts its schedule.

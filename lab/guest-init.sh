@@ -29,6 +29,9 @@ exec </dev/null >&4 2>&4
 
 say() { echo "lab: $*" >/dev/ttyS0; }
 
+# The repository may live under a directory just hidden by a tmpfs (a clone
+# in /tmp): make its mount point there.
+mkdir -p "$PFPROF_REPO" 2>/dev/null
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 repo "$PFPROF_REPO"; then
 	say "cannot mount the repository at $PFPROF_REPO"
 	echo o >/proc/sysrq-trigger
@@ -69,8 +72,9 @@ if [ ! -e "$PFPROF_RUN/setup_failed" ]; then
 fi
 
 sync
-say "powering off"
-echo o >/proc/sysrq-trigger
-sleep 5
-# Power-off did not happen: reboot, which QEMU (-no-reboot) turns into an exit.
+say "stopping the VM"
+# An immediate reboot, which QEMU (-no-reboot) turns into an exit. Not a
+# power-off: its orderly device shutdown removes the 9p root under this very
+# script, which then dies of SIGBUS.
 echo b >/proc/sysrq-trigger
+sleep 60

@@ -61,6 +61,8 @@ pub struct Header {
     pub ticks: u64,
     /// Resets since load.
     pub resets: u64,
+    /// `head` at the last reset (0 before any): the first record since then.
+    pub reset_head: u64,
 }
 
 // Byte offsets, from the ABI struct itself.
@@ -77,6 +79,7 @@ mod off {
     pub const HEAD: usize = offset_of!(ExtHeader, head);
     pub const TICKS: usize = offset_of!(ExtHeader, ticks);
     pub const RESETS: usize = offset_of!(ExtHeader, resets);
+    pub const RESET_HEAD: usize = offset_of!(ExtHeader, reset_head);
     pub const R_SEQ: usize = offset_of!(Record, seq);
     pub const R_TIME: usize = offset_of!(Record, time_ns);
     pub const R_JIFFIES: usize = offset_of!(Record, jiffies);
@@ -148,6 +151,7 @@ pub fn header<M: Memory + ?Sized>(region: &M) -> Result<Header> {
         head: u64_at(off::HEAD)?,
         ticks: u64_at(off::TICKS)?,
         resets: u64_at(off::RESETS)?,
+        reset_head: u64_at(off::RESET_HEAD)?,
     })
 }
 

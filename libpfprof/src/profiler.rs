@@ -479,17 +479,9 @@ impl Profiler {
     /// the classic ring, which a reset empties. (The extended ring keeps
     /// its sequence across resets, so followers never see it go back.)
     pub fn stream_since_reset(&self, region: &Mapping) -> Result<crate::ext::Stream> {
-        // head counts since load, records_written since the reset: read
-        // head around the query until no record came in between.
-        for _ in 0..16 {
-            let before = crate::ext::header(region)?.head;
-            let written = self.query()?.records_written;
-            let after = crate::ext::header(region)?.head;
-            if before == after {
-                return crate::ext::Stream::starting_at(region, after.saturating_sub(written));
-            }
-        }
-        crate::ext::Stream::from_now(region)
+        // The header keeps the head at the last reset.
+        let header = crate::ext::header(region)?;
+        crate::ext::Stream::starting_at(region, header.reset_head)
     }
 
     /// Makes `cmd` register its process with pfprof after fork and before

@@ -143,7 +143,7 @@ mod header_tests {
             structs {
                 pfprof_ext_header = ExtHeader {
                     magic, abi_version, hz, period_us, record_size, capacity,
-                    state, reserved0, head, ticks, resets, reserved,
+                    state, reserved0, head, ticks, resets, reset_head, reserved,
                 },
                 pfprof_record = Record {
                     seq, time_ns, jiffies, pid, flags, minor_faults,

@@ -128,8 +128,11 @@ fn libtest(name: &str, cmd: &mut Command) -> Stage {
     }
 }
 
-/// Builds the in-VM suite's test binaries and returns their paths.
+/// Builds the in-VM suite's test binaries, and every binary of the
+/// workspace they run (tools, examples, helpers), and returns the paths of
+/// the test executables.
 fn build_vm_suite() -> Result<Vec<PathBuf>> {
+    util::run(cargo().args(["build", "--workspace", "--bins", "--quiet"]))?;
     let out = util::output(cargo().args([
         "test",
         "--package",
@@ -138,22 +141,46 @@ fn build_vm_suite() -> Result<Vec<PathBuf>> {
         "--quiet",
         "--message-format=json",
     ]))?;
+    let bins = test_executables(&out);
+    if bins.is_empty() {
+        return Err(err!("the in-VM suite built no test binary"));
+    }
+    Ok(bins)
+}
+
+/// The test executables in cargo's JSON messages (not the plain binaries
+/// built alongside them).
+fn test_executables(json_lines: &str) -> Vec<PathBuf> {
     let mut bins = Vec::new();
-    for line in out.lines() {
-        if !line.contains(r#""reason":"compiler-artifact""#) {
+    for line in json_lines.lines() {
+        if !line.contains(r#""reason":"compiler-artifact""#) || !line.contains(r#""test":true"#) {
             continue;
         }
-        if let Some(start) = line.find(r#""executable":""#) {
-            let rest = &line[start + r#""executable":""#.len()..];
+        let key = r#""executable":""#;
+        if let Some(start) = line.find(key) {
+            let rest = &line[start + key.len()..];
             if let Some(end) = rest.find('"') {
                 bins.push(PathBuf::from(&rest[..end]));
             }
         }
     }
-    if bins.is_empty() {
-        return Err(err!("the in-VM suite built no test binary"));
-    }
-    Ok(bins)
+    bins
+}
+
+/// The test binaries to run on a kernel flavour: everything on the release
+/// kernel; on the debug kernel, which is about ten times slower under TCG,
+/// the module's own tests (the `tools_*` suites drive the same ioctls
+/// through user-space tools, and run on the release kernel).
+fn suite_for(flavour: Flavour, bins: &[PathBuf]) -> Vec<PathBuf> {
+    bins.iter()
+        .filter(|b| {
+            flavour == Flavour::Release
+                || !b
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("tools_"))
+        })
+        .cloned()
+        .collect()
 }
 
 fn vm_args(flavour: Flavour, load: bool, timeout: u64, cmd: &[&str]) -> VmArgs {
@@ -331,7 +358,7 @@ pub fn main(args: &TestArgs) -> Result<ExitCode> {
         Ok(bins) => {
             for &f in &flavours {
                 banner(&format!("in-VM suite on the {} kernel", f.name()));
-                stages.push(vm_suite(f, &bins));
+                stages.push(vm_suite(f, &suite_for(f, &bins)));
             }
         }
         Err(e) => stages.push(Stage {
@@ -342,6 +369,7 @@ pub fn main(args: &TestArgs) -> Result<ExitCode> {
             problem: Some(e.0),
         }),
     }
+
 
     println!("\n==== summary ====");
     println!(
@@ -408,5 +436,22 @@ mod tests {
             }
         );
         assert_eq!(parse_libtest("nothing here"), Counts::default());
+    }
+
+    #[test]
+    fn only_test_executables_are_run() {
+        let json = concat!(
+            r#"{"reason":"compiler-artifact","target":{"kind":["bin"]},"profile":{"test":false},"executable":"/t/debug/deps/faulter-1"}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"kind":["test"]},"profile":{"test":true},"executable":"/t/debug/deps/ioctl-2"}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"kind":["lib"]},"profile":{"test":false},"executable":null}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+        assert_eq!(
+            test_executables(json),
+            vec![PathBuf::from("/t/debug/deps/ioctl-2")]
+        );
     }
 }

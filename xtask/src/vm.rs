@@ -288,6 +288,10 @@ pub fn run(args: &VmArgs, capture: bool) -> Result<Outcome> {
         "ro".to_owned(),
         format!("init={}", init.display()),
         "panic=-1".to_owned(),
+        // ACPI's AML interpreter, run for every PCI interrupt route, makes
+        // the debug kernel crawl under TCG (soft lockups while probing the
+        // virtio devices): route interrupts from the BIOS tables instead.
+        "acpi=noirq".to_owned(),
         format!("PFPROF_RUN={}", run_dir.display()),
         format!("PFPROF_REPO={}", repo.display()),
     ]
