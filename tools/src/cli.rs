@@ -43,6 +43,11 @@ pub struct MonitorCli {
     /// (classic format: `jiffies pid minflt majflt cpu_ns`, pid 0 = totals)
     #[arg(short, long, conflicts_with = "consume")]
     pub per_process: bool,
+    /// First print a comment line with the kernel's HZ and the sampling
+    /// period (`# pfprof hz=1000 period_us=50000`), so that plots can turn
+    /// jiffies into seconds (pfprof-plot reads it)
+    #[arg(long)]
+    pub header: bool,
 }
 
 /// Sort keys of pfprof-top.
@@ -210,12 +215,95 @@ pub enum PfprofCommand {
     },
 }
 
+/// Draw charts of profile files (`monitor > profile.dat`) as PNG or SVG.
+///
+/// Reads classic profiles (`jiffies minflt majflt cpu_ns`) and per-process
+/// recordings (`monitor --per-process`), in any of monitor's formats. Time
+/// comes from jiffies and the kernel's HZ, which the file states when it was
+/// recorded with `monitor --header`; otherwise give --hz. The output format
+/// follows the file extension (.png or .svg); the path is printed.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "pfprof-plot", version, subcommand_required = true)]
+pub struct PlotCli {
+    /// The kernel's HZ (jiffies per second), overriding the files' header
+    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub hz: Option<u32>,
+    /// Image width in pixels
+    #[arg(long, global = true, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(200..=8192))]
+    pub width: u32,
+    /// Image height in pixels
+    #[arg(long, global = true, default_value_t = 640, value_parser = clap::value_parser!(u32).range(150..=8192))]
+    pub height: u32,
+    /// The chart.
+    #[command(subcommand)]
+    pub command: PlotCommand,
+}
+
+/// The charts of `pfprof-plot`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum PlotCommand {
+    /// Accumulated page faults (minor + major) against time, one line per
+    /// profile (and per process for per-process recordings)
+    Faults {
+        /// The image to write (.png or .svg)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// The caption
+        #[arg(short, long, default_value = "Accumulated page faults")]
+        title: String,
+        /// Profiles: LABEL=PATH, or PATH (labelled by its file name)
+        #[arg(required = true, value_name = "PROFILE")]
+        inputs: Vec<String>,
+    },
+    /// Page faults per second of each process against time (per-process
+    /// recordings)
+    Rates {
+        /// The image to write (.png or .svg)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// The caption
+        #[arg(short, long, default_value = "Page-fault rate per process")]
+        title: String,
+        /// A recording of `monitor --per-process`
+        #[arg(value_name = "RECORDING")]
+        input: PathBuf,
+    },
+    /// Total CPU utilization against the degree of multiprogramming N:
+    /// the CPU time of all samples over the time from the first to the last
+    Utilization {
+        /// The image to write (.png or .svg)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// The caption
+        #[arg(
+            short,
+            long,
+            default_value = "CPU utilization against multiprogramming"
+        )]
+        title: String,
+        /// CPUs of the machine, drawn as the ceiling
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+        cpus: Option<u32>,
+        /// One profile per N: N=PATH
+        #[arg(required = true, value_name = "N=PROFILE")]
+        points: Vec<String>,
+    },
+    /// Print a table per profile: samples, faults, completion time,
+    /// utilization
+    Summary {
+        /// Profiles: LABEL=PATH, or PATH
+        #[arg(required = true, value_name = "PROFILE")]
+        inputs: Vec<String>,
+    },
+}
+
 /// The clap commands of every tool, for generators.
 pub fn all_commands() -> Vec<clap::Command> {
     vec![
         PfprofCli::command(),
         MonitorCli::command(),
         TopCli::command(),
+        PlotCli::command(),
     ]
 }
 

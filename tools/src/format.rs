@@ -66,6 +66,12 @@ pub enum Format {
     Json,
 }
 
+/// Writes the profile's header comment (`monitor --header`): the kernel's HZ
+/// and the sampling period, which readers need to turn jiffies into time.
+pub fn write_profile_header(w: &mut impl Write, hz: u32, period_us: u32) -> io::Result<()> {
+    writeln!(w, "# pfprof hz={hz} period_us={period_us}")
+}
+
 /// Writes the header line of `format`, if it has one.
 pub fn write_sample_header(w: &mut impl Write, format: Format) -> io::Result<()> {
     match format {
@@ -195,6 +201,10 @@ mod tests {
             "{\"jiffies\":4294937296,\"minor_faults\":12,\"major_faults\":0,\"cpu_ns\":5000000}\n"
         );
         assert_eq!(text(|w| write_sample_header(w, Format::Classic)), "");
+        assert_eq!(
+            text(|w| write_profile_header(w, 250, 50_000)),
+            "# pfprof hz=250 period_us=50000\n"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Code shared by the pfprof tools (`monitor`, `pfprof-top`, `pfprof`).
+//! Code shared by the pfprof tools (`monitor`, `pfprof-top`, `pfprof`,
+//! `pfprof-plot`).
 //!
 //! Each tool is collect -> model -> render: collection talks to the module
 //! through libpfprof, models are plain data derived from what was collected
@@ -16,6 +17,8 @@ pub mod ctl;
 pub mod format;
 pub mod gen;
 pub mod monitor;
+pub mod plot;
+pub mod profile;
 pub mod signal;
 pub mod top;
 

@@ -121,8 +121,15 @@ pub fn run(cli: &MonitorCli, out: &mut impl Write, err: &mut impl Write) -> Resu
     if cli.follow {
         signal::catch_interrupts()?;
     }
+    let status = if cli.header {
+        let st = p.query()?;
+        format::write_profile_header(out, st.hz, st.period_us)?;
+        Some(st)
+    } else {
+        p.query().ok()
+    };
     let mut summary = Summary {
-        hz: p.query().ok().map(|s| s.hz),
+        hz: status.as_ref().map(|s| s.hz),
         per_process: cli.per_process,
         ..Summary::default()
     };

@@ -5,6 +5,8 @@
 //! builds `kmod/pfprof.ko` against it, and runs commands inside that kernel
 //! under QEMU. `cargo xtask test` is the project's whole test pipeline.
 
+mod case_study;
+mod demo;
 mod deps;
 mod kernel;
 mod kmod;
@@ -49,6 +51,12 @@ enum Command {
     /// Run every test stage: fmt, clippy, host tests, module build, lab
     /// self-tests and the in-VM suite on the release and debug kernels.
     Test(test::TestArgs),
+    /// Reproduce a classic case study in the lab VM (2 CPUs, 4 GiB RAM,
+    /// 2 GiB swap): run it, save the profiles, draw the plots, print a table.
+    CaseStudy(case_study::CaseStudyArgs),
+    /// Profile `work` in the lab VM with monitor, draw the profile and print
+    /// the plot's path.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +73,8 @@ fn main() -> ExitCode {
         }),
         Command::Vm(args) => vm::main(&args),
         Command::Test(args) => test::main(&args),
+        Command::CaseStudy(args) => case_study::main(&args),
+        Command::Demo(args) => demo::main(&args),
     };
     match result {
         Ok(code) => code,
