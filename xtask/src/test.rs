@@ -379,6 +379,19 @@ pub fn main(args: &TestArgs) -> Result<ExitCode> {
         }),
     }
 
+    // ---- case studies (quick): the plots, monotonic curves, R > L, one
+    // point per N (xtask/src/case_study.rs) ----
+    banner("case studies (quick)");
+    let case_started = Instant::now();
+    let (passed, failed, problem) = crate::case_study::quick_check();
+    stages.push(Stage {
+        name: "case studies (quick)".into(),
+        passed,
+        failed,
+        time: case_started.elapsed(),
+        problem,
+    });
+    // ---- end of the case studies ----
 
     println!("\n==== summary ====");
     println!(
