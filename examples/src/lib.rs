@@ -119,8 +119,10 @@ impl Area {
         let mut sum = 0u64;
         for _ in 0..n {
             let off = next_offset(rng, mode, self.pos, size);
-            let byte = &mut self.blocks[off / BLOCK_BYTES][off % BLOCK_BYTES];
-            *byte = byte.wrapping_add(1);
+            // A plain store, as the classic program does: reading the byte
+            // first would take two faults on a fresh page (a read fault
+            // mapping the shared zero page, then a copy-on-write fault).
+            self.blocks[off / BLOCK_BYTES][off % BLOCK_BYTES] = (off as u8) | 1;
             self.pos = off;
             sum = sum.wrapping_add(off as u64);
         }

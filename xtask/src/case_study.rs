@@ -12,7 +12,8 @@
 //!
 //! - Case study 1: `nice work 1024 R 50000 & nice work 1024 R 10000`, then
 //!   the same with L; accumulated faults per pair and R against L.
-//! - Case study 2: N = 1, 5, 11, 16 concurrent `work 200 R 10000`; total
+//! - Case study 2: N = 1, 5, 11, 16 (and, in the full run, 20 and 22 as
+//!   later years of the course) concurrent `work 200 R 10000`; total
 //!   CPU utilization against N.
 //!
 //! `--quick` scales the sizes down (MiB, accesses, iterations, sleep) so CI
@@ -76,6 +77,19 @@ pub struct CaseStudyArgs {
 /// The degrees of multiprogramming of case study 2, as the seed's.
 pub const STUDY2_N: &[u32] = &[1, 5, 11, 16];
 
+/// The full run adds the N that later years of the course used, where
+/// 200 MiB each no longer fits in the seed machine's 4 GiB and it thrashes.
+pub const STUDY2_N_FULL: &[u32] = &[1, 5, 11, 16, 20, 22];
+
+/// The degrees of multiprogramming of one run of case study 2.
+fn study2_n(quick: bool) -> &'static [u32] {
+    if quick {
+        STUDY2_N
+    } else {
+        STUDY2_N_FULL
+    }
+}
+
 /// CPUs, memory and swap of the seed's machine, in MiB.
 const CPUS: u32 = 2;
 const MEM_MIB: u64 = 4096;
@@ -126,7 +140,7 @@ fn runs(study: Study, quick: bool) -> Vec<Run> {
         }
         Study::Two => {
             let (mb, acc) = if quick { (32, 2000) } else { (200, 10000) };
-            STUDY2_N
+            study2_n(quick)
                 .iter()
                 .map(|&n| Run {
                     name: format!("case_study_2_n{n:02}"),
@@ -417,7 +431,7 @@ fn analyse_two(runs: &[Run], data: &Path, plots: &Path, quick: bool) -> Result<R
     let mut report = Report::default();
     let mut points = Vec::new();
     let mut accumulated = Vec::new();
-    for (run, &n) in runs.iter().zip(STUDY2_N) {
+    for (run, &n) in runs.iter().zip(study2_n(quick)) {
         let l = load_run(data, run)?;
         let samples = l.classic.totals();
         let s = RunSummary::of(&run.label, &samples, l.hz);
@@ -430,7 +444,7 @@ fn analyse_two(runs: &[Run], data: &Path, plots: &Path, quick: bool) -> Result<R
         ));
         report.summaries.push(s);
     }
-    let want: Vec<u32> = STUDY2_N.to_vec();
+    let want: Vec<u32> = study2_n(quick).to_vec();
     let got: Vec<u32> = points.iter().map(|p| p.0).collect();
     report.check(
         "case study 2 has one utilization point per N",
@@ -589,8 +603,9 @@ mod tests {
         let two = runs(Study::Two, false);
         assert_eq!(
             two.iter().map(|r| r.procs.len()).collect::<Vec<_>>(),
-            [1, 5, 11, 16]
+            [1, 5, 11, 16, 20, 22]
         );
+        assert_eq!(runs(Study::Two, true).len(), 4, "quick: the seed's N only");
         assert!(two.iter().all(|r| r
             .procs
             .iter()
