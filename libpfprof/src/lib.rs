@@ -41,6 +41,7 @@ pub mod classic;
 mod error;
 pub mod ext;
 mod memory;
+pub mod procfs;
 mod profiler;
 mod sys;
 

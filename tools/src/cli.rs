@@ -18,6 +18,34 @@ pub struct DeviceArgs {
     pub device: Option<PathBuf>,
 }
 
+/// Where the figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Backend {
+    /// The pfprof module (its registry and buffer)
+    #[default]
+    Module,
+    /// Poll /proc/PID/stat and /proc/PID/schedstat of the processes given
+    /// with --pid, without the module (what pidstat or htop do)
+    Procfs,
+}
+
+/// Options of the tools that can read /proc instead of the module.
+#[derive(Debug, Clone, Args)]
+pub struct BackendArgs {
+    /// Where the figures come from
+    #[arg(long, value_enum, default_value_t = Backend::Module)]
+    pub backend: Backend,
+    /// With --backend procfs: the processes to watch (their figures count
+    /// from when the tool starts, like the module's from registration)
+    #[arg(
+        long = "pid",
+        value_name = "PID",
+        num_args = 1..,
+        required_if_eq("backend", "procfs")
+    )]
+    pub pids: Vec<Pid>,
+}
+
 /// Print the profile buffer, as the classic monitor (`monitor > profile.dat`).
 ///
 /// Prints every sample in the classic ring, oldest first, one per line:
@@ -41,13 +69,26 @@ pub struct MonitorCli {
     pub format: Format,
     /// Per-process records of the extended ring instead of the classic sums
     /// (classic format: `jiffies pid minflt majflt cpu_ns`, pid 0 = totals)
-    #[arg(short, long, conflicts_with = "consume")]
+    #[arg(
+        short,
+        long,
+        conflicts_with = "consume",
+        required_if_eq("backend", "procfs")
+    )]
     pub per_process: bool,
     /// First print a comment line with the kernel's HZ and the sampling
     /// period (`# pfprof hz=1000 period_us=50000`), so that plots can turn
     /// jiffies into seconds (pfprof-plot reads it)
     #[arg(long)]
     pub header: bool,
+    /// The backend (procfs needs --per-process and --pid, and always
+    /// follows: it samples until every process is gone or Ctrl-C)
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// With --backend procfs: how often /proc is read (us, or with a unit:
+    /// 50ms, 1s)
+    #[arg(long, value_name = "PERIOD", default_value = "50ms", value_parser = parse_period_us)]
+    pub period: u32,
 }
 
 /// Sort keys of pfprof-top.
@@ -107,6 +148,9 @@ pub struct TopCli {
     /// Sort key
     #[arg(short, long, value_enum, default_value_t = SortKey::Faults)]
     pub sort: SortKey,
+    /// The backend.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 fn parse_delay(s: &str) -> Result<f64, String> {
@@ -370,5 +414,34 @@ mod tests {
         );
         assert!(TopCli::try_parse_from(["pfprof-top", "-n", "0"]).is_err());
         assert!(TopCli::try_parse_from(["pfprof-top", "-d", "0"]).is_err());
+    }
+
+    #[test]
+    fn procfs_backend_needs_pids() {
+        let t = TopCli::try_parse_from(["pfprof-top", "--backend", "procfs", "--pid", "1", "2"])
+            .unwrap();
+        assert_eq!(t.backend.backend, Backend::Procfs);
+        assert_eq!(t.backend.pids.len(), 2);
+        assert!(TopCli::try_parse_from(["pfprof-top", "--backend", "procfs"]).is_err());
+        assert!(TopCli::try_parse_from(["pfprof-top", "--backend", "sysfs"]).is_err());
+        let m = MonitorCli::try_parse_from([
+            "monitor",
+            "--backend",
+            "procfs",
+            "--per-process",
+            "--pid",
+            "7",
+            "--period",
+            "1ms",
+        ])
+        .unwrap();
+        assert_eq!((m.backend.backend, m.period), (Backend::Procfs, 1000));
+        assert_eq!(
+            MonitorCli::try_parse_from(["monitor"])
+                .unwrap()
+                .backend
+                .backend,
+            Backend::Module
+        );
     }
 }

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use libpfprof::classic::{self, Consumer, Follower, Sample};
 use libpfprof::ext::{Record, RecordFlags};
+use libpfprof::procfs::{self, Watch};
 use libpfprof::{Profiler, State};
 
-use crate::cli::MonitorCli;
+use crate::cli::{Backend, MonitorCli};
 use crate::format::{self, Format};
 use crate::signal;
 use crate::Result;
@@ -31,6 +32,8 @@ pub struct Summary {
     pub hz: Option<u32>,
     /// Whether these are per-process records.
     pub per_process: bool,
+    /// Where they came from.
+    pub backend: Backend,
 }
 
 impl Summary {
@@ -69,7 +72,11 @@ pub fn render_summary(w: &mut impl Write, s: &Summary) -> std::io::Result<()> {
     } else {
         "profiled data"
     };
-    write!(w, "monitor: read {} {what}", s.samples)?;
+    let label = match s.backend {
+        Backend::Module => "",
+        Backend::Procfs => " [procfs backend]",
+    };
+    write!(w, "monitor{label}: read {} {what}", s.samples)?;
     if let Some((first, last)) = s.jiffies {
         write!(w, " (jiffies {first}..{last}")?;
         if let Some(hz) = s.hz.filter(|h| *h > 0) {
@@ -117,6 +124,9 @@ impl StopWatch {
 
 /// Runs `monitor`: data to `out`, the summary to `err`.
 pub fn run(cli: &MonitorCli, out: &mut impl Write, err: &mut impl Write) -> Result<u8> {
+    if cli.backend.backend == Backend::Procfs {
+        return procfs(cli, out, err);
+    }
     let p = crate::open(&cli.device)?;
     if cli.follow {
         signal::catch_interrupts()?;
@@ -228,6 +238,64 @@ fn per_process(
     }
 }
 
+/// `--backend procfs`: reads /proc every period, on absolute deadlines,
+/// until every watched process is gone or Ctrl-C, and prints per-process
+/// records like the module's (jiffies are milliseconds: HZ 1000).
+fn procfs(cli: &MonitorCli, out: &mut impl Write, err: &mut impl Write) -> Result<u8> {
+    let mut watch = Watch::new();
+    for &pid in &cli.backend.pids {
+        watch.add(pid)?;
+    }
+    signal::catch_interrupts()?;
+    writeln!(
+        err,
+        "monitor: procfs backend (the module is not used): polling /proc/PID/stat and \
+         schedstat of {} process(es) every {}",
+        cli.backend.pids.len(),
+        format::duration_ns(u64::from(cli.period) * 1000)
+    )?;
+    if cli.header {
+        writeln!(
+            out,
+            "# pfprof hz=1000 period_us={} backend=procfs",
+            cli.period
+        )?;
+    }
+    format::write_record_header(out, cli.format)?;
+    let mut summary = Summary {
+        hz: Some(1000),
+        per_process: true,
+        backend: Backend::Procfs,
+        ..Summary::default()
+    };
+    let period = Duration::from_micros(u64::from(cli.period));
+    let mut next = std::time::Instant::now() + period;
+    let mut seq = 0u64;
+    while !watch.pids().is_empty() && !signal::interrupted() {
+        let now = std::time::Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        next += period;
+        let collected = watch.collect()?;
+        let t = libpfprof::monotonic_now_ns();
+        let jiffies = t / 1_000_000;
+        for c in &collected {
+            let r = c.record(seq, t, jiffies);
+            seq += 1;
+            format::write_record(out, cli.format, &r)?;
+            summary.add_record(&r);
+        }
+        let r = procfs::totals_record(&collected, seq, t, jiffies);
+        seq += 1;
+        format::write_record(out, cli.format, &r)?;
+        summary.add_record(&r);
+        out.flush()?;
+    }
+    render_summary(err, &summary)?;
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +311,15 @@ mod tests {
         assert_eq!(
             summary_text(&Summary::default()),
             "monitor: read 0 profiled data\n"
+        );
+        let procfs = Summary {
+            backend: Backend::Procfs,
+            per_process: true,
+            ..Summary::default()
+        };
+        assert_eq!(
+            summary_text(&procfs),
+            "monitor [procfs backend]: read 0 records\n"
         );
     }
 

@@ -3,12 +3,13 @@
 use std::cmp::Ordering;
 use std::io::Write;
 
+use libpfprof::procfs::Watch;
 use libpfprof::{Error, Pid, ProcStats, Profiler, State};
 use tabled::builder::Builder;
 use tabled::settings::object::Columns;
 use tabled::settings::{Alignment, Style};
 
-use crate::cli::SortKey;
+use crate::cli::{Backend, SortKey};
 use crate::format;
 use crate::Result;
 
@@ -23,6 +24,8 @@ pub struct Snapshot {
     pub period_us: u32,
     /// The processes: counters and command name.
     pub procs: Vec<(ProcStats, String)>,
+    /// Where the figures came from.
+    pub backend: Backend,
 }
 
 /// The command name of a process (`/proc/PID/comm`), or `?`.
@@ -48,6 +51,25 @@ pub fn collect(p: &Profiler) -> Result<Snapshot> {
         state: status.state,
         period_us: status.period_us,
         procs,
+        backend: Backend::Module,
+    })
+}
+
+/// Collects a snapshot from /proc (`--backend procfs`); a process that is
+/// gone is dropped. `period_us` is the refresh delay.
+pub fn collect_procfs(watch: &mut Watch, period_us: u32) -> Result<Snapshot> {
+    let procs = watch
+        .collect()?
+        .into_iter()
+        .filter(|c| !c.exited)
+        .map(|c| (c.stats, c.comm))
+        .collect();
+    Ok(Snapshot {
+        at_ns: libpfprof::monotonic_now_ns(),
+        state: State::Running,
+        period_us,
+        procs,
+        backend: Backend::Procfs,
     })
 }
 
@@ -128,14 +150,21 @@ pub fn render(
     rows: &[Row],
     sort: SortKey,
 ) -> std::io::Result<()> {
-    writeln!(
-        w,
-        "pfprof-top: {} registered, sampler {}, period {}, sorted by {:?}",
-        rows.len(),
-        snap.state,
-        format::duration_ns(u64::from(snap.period_us) * 1000),
-        sort
-    )?;
+    let period = format::duration_ns(u64::from(snap.period_us) * 1000);
+    match snap.backend {
+        Backend::Module => writeln!(
+            w,
+            "pfprof-top: {} registered, sampler {}, period {period}, sorted by {sort:?}",
+            rows.len(),
+            snap.state,
+        )?,
+        Backend::Procfs => writeln!(
+            w,
+            "pfprof-top [procfs backend, module not used]: {} watched, /proc read every \
+             {period}, sorted by {sort:?}",
+            rows.len(),
+        )?,
+    }
     let mut b = Builder::default();
     b.push_record([
         "PID", "COMMAND", "MINFLT/s", "MAJFLT/s", "FAULTS", "CPU%", "SINCE",
@@ -158,7 +187,14 @@ pub fn render(
         .modify(Columns::first(), Alignment::right());
     writeln!(w, "{table}")?;
     if rows.is_empty() {
-        writeln!(w, "(no process registered)")?;
+        writeln!(
+            w,
+            "{}",
+            match snap.backend {
+                Backend::Module => "(no process registered)",
+                Backend::Procfs => "(no watched process left)",
+            }
+        )?;
     }
     Ok(())
 }
@@ -227,9 +263,26 @@ mod term {
     }
 }
 
+/// Where `pfprof-top` collects from.
+#[derive(Debug)]
+enum Source {
+    Module(Profiler),
+    Procfs(Watch),
+}
+
 /// Runs `pfprof-top`.
 pub fn run(cli: &crate::cli::TopCli, out: &mut impl Write) -> Result<u8> {
-    let p = crate::open(&cli.device)?;
+    let mut source = match cli.backend.backend {
+        Backend::Module => Source::Module(crate::open(&cli.device)?),
+        Backend::Procfs => {
+            let mut watch = Watch::new();
+            for &pid in &cli.backend.pids {
+                watch.add(pid)?;
+            }
+            Source::Procfs(watch)
+        }
+    };
+    let delay_us = (cli.delay * 1e6).round() as u32;
     crate::signal::catch_interrupts()?;
     let delay = std::time::Duration::from_secs_f64(cli.delay);
     let mut sort = cli.sort;
@@ -241,7 +294,10 @@ pub fn run(cli: &crate::cli::TopCli, out: &mut impl Write) -> Result<u8> {
     };
     let mut n = 0u64;
     loop {
-        let snap = collect(&p)?;
+        let snap = match &mut source {
+            Source::Module(p) => collect(p)?,
+            Source::Procfs(w) => collect_procfs(w, delay_us)?,
+        };
         let rows = model(prev.as_ref(), &snap, sort);
         let mut frame = Vec::new();
         render(&mut frame, &snap, &rows, sort)?;
@@ -290,6 +346,7 @@ mod tests {
             at_ns,
             state: State::Running,
             period_us: 50_000,
+            backend: Backend::Module,
             procs: procs
                 .iter()
                 .map(|&(p, c, min, maj, cpu)| {
@@ -396,10 +453,27 @@ mod tests {
             state: State::Idle,
             period_us: 50_000,
             procs: vec![],
+            backend: Backend::Module,
         };
         let t = text(&b, &model(None, &b, SortKey::Pid), SortKey::Pid);
         assert!(t.starts_with("pfprof-top: 0 registered, sampler idle"));
         assert!(t.contains("PID"));
         assert!(t.ends_with("(no process registered)\n"));
+    }
+
+    #[test]
+    fn the_procfs_backend_is_labelled_and_reads_this_process() {
+        let mut w = Watch::new();
+        w.add(Pid::this()).unwrap();
+        let snap = collect_procfs(&mut w, 1_000_000).unwrap();
+        assert_eq!(snap.procs.len(), 1);
+        let t = text(&snap, &model(None, &snap, SortKey::Pid), SortKey::Pid);
+        assert!(
+            t.starts_with(
+                "pfprof-top [procfs backend, module not used]: 1 watched, /proc read every 1.00s"
+            ),
+            "{t}"
+        );
+        assert!(t.contains(&Pid::this().to_string()));
     }
 }
