@@ -52,21 +52,29 @@ fn an_unprivileged_user_is_denied_what_it_must_be() {
     );
     assert_eq!(dev.status().period_us, 50_000);
     // What anyone may do: read the figures, map the buffer, register
-    // themselves (pid 0) and unregister again.
+    // themselves (pid 0; the probe then exits, and the sampler drops it).
     assert_eq!(probe_as(NOBODY, &["status"]), "ok");
     assert_eq!(probe_as(NOBODY, &["list"]), "ok");
     assert_eq!(probe_as(NOBODY, &["mmap-ext"]), "ok");
     assert_eq!(probe_as(NOBODY, &["register", "0"]), "ok");
-    assert_eq!(dev.list().len(), 2);
+    dev.wait_ticks(2);
+    assert_eq!(dev.list(), vec![root_proc.pid()], "the exited probe is gone");
     // Root may do everything with anyone's process.
-    let theirs = dev
-        .list()
-        .into_iter()
-        .find(|&p| p != root_proc.pid())
+    let mut theirs = Command::new("sleep")
+        .arg("30")
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .spawn()
         .unwrap();
-    assert_eq!(dev.proc_stats(theirs).map(|s| s.pid), Ok(theirs));
-    assert_eq!(dev.unregister(theirs), Ok(0));
+    let tp = theirs.id() as i32;
+    assert_eq!(probe_as(NOBODY, &["register", &tp.to_string()]), "ok");
+    assert_eq!(dev.proc_stats(tp).map(|s| s.pid), Ok(tp));
+    assert_eq!(dev.unregister(tp), Ok(0));
+    assert_eq!(dev.register(tp), Ok(tp));
+    assert_eq!(dev.unregister(tp), Ok(0));
     assert_eq!(proc_pids(), vec![root_proc.pid()]);
+    theirs.kill().unwrap();
+    theirs.wait().unwrap();
     root_proc.finish();
     dev.clean();
 }

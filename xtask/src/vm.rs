@@ -448,17 +448,35 @@ fn poke_fifo(path: &Path) {
         .open(path);
 }
 
-/// A sparse swap image formatted on the host.
+/// A sparse swap image formatted on the host (the guest sees it as a block
+/// device, so holes do not matter).
 fn make_swap(run_dir: &Path, mib: u64) -> Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
     let img = run_dir.join("swap.img");
-    let file = fs::File::create(&img)?;
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&img)?;
     file.set_len(mib * 1024 * 1024)?;
     drop(file);
     let mkswap = ["/usr/sbin/mkswap", "/sbin/mkswap"]
         .into_iter()
         .find(|p| Path::new(p).exists())
         .unwrap_or("mkswap");
-    util::output(Command::new(mkswap).arg(&img))?;
+    // Its warning about holes is for swap files, not devices: keep it quiet
+    // unless it fails.
+    let out = Command::new(mkswap)
+        .arg(&img)
+        .output()
+        .map_err(|e| err!("cannot run {mkswap}: {e}"))?;
+    if !out.status.success() {
+        return Err(err!(
+            "{mkswap} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
     Ok(img)
 }
 
