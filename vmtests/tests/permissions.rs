@@ -58,7 +58,11 @@ fn an_unprivileged_user_is_denied_what_it_must_be() {
     assert_eq!(probe_as(NOBODY, &["mmap-ext"]), "ok");
     assert_eq!(probe_as(NOBODY, &["register", "0"]), "ok");
     dev.wait_ticks(2);
-    assert_eq!(dev.list(), vec![root_proc.pid()], "the exited probe is gone");
+    assert_eq!(
+        dev.list(),
+        vec![root_proc.pid()],
+        "the exited probe is gone"
+    );
     // Root may do everything with anyone's process.
     let mut theirs = Command::new("sleep")
         .arg("30")
