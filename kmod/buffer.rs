@@ -26,8 +26,7 @@ extern "C" {
     // 6.10 the vmalloc entry points are macros over these `_noprof` symbols).
     fn vmalloc_user_noprof(size: usize) -> *mut c_void;
     fn vfree(addr: *const c_void);
-    fn remap_vmalloc_range(vma: *mut c_void, addr: *mut c_void, pgoff: usize)
-        -> c_int;
+    fn remap_vmalloc_range(vma: *mut c_void, addr: *mut c_void, pgoff: usize) -> c_int;
     // glue.c
     fn pfprof_vma_clear_flags(vma: *mut c_void, flags: usize);
 }
@@ -60,11 +59,15 @@ impl Buffer {
         // it and allocates whole pages).
         let buffer = Buffer { base };
         buffer.clear_classic();
-        buffer.header_u32(offset_of!(ExtHeader, magic)).store(abi::EXT_MAGIC, Ordering::Relaxed);
+        buffer
+            .header_u32(offset_of!(ExtHeader, magic))
+            .store(abi::EXT_MAGIC, Ordering::Relaxed);
         buffer
             .header_u32(offset_of!(ExtHeader, abi_version))
             .store(abi::ABI_VERSION, Ordering::Relaxed);
-        buffer.header_u32(offset_of!(ExtHeader, hz)).store(hz, Ordering::Relaxed);
+        buffer
+            .header_u32(offset_of!(ExtHeader, hz))
+            .store(hz, Ordering::Relaxed);
         buffer
             .header_u32(offset_of!(ExtHeader, record_size))
             .store(abi::RECORD_SIZE as u32, Ordering::Relaxed);
@@ -102,14 +105,22 @@ impl Buffer {
     /// Fills the classic ring with -1 (caller serialises writers).
     pub(crate) fn clear_classic(&self) {
         for i in 0..CLASSIC_WORDS {
-            self.u64_at(i * 8).store(abi::CLASSIC_EMPTY, Ordering::Relaxed);
+            self.u64_at(i * 8)
+                .store(abi::CLASSIC_EMPTY, Ordering::Relaxed);
         }
     }
 
     /// Writes classic sample `slot` (caller serialises writers): the three
     /// counters first, then the jiffies word that marks the slot used.
     /// Returns whether the slot still held an unread sample (not -1).
-    pub(crate) fn write_classic(&self, slot: u64, jiffies: u64, minor: u64, major: u64, cpu_ns: u64) -> bool {
+    pub(crate) fn write_classic(
+        &self,
+        slot: u64,
+        jiffies: u64,
+        minor: u64,
+        major: u64,
+        cpu_ns: u64,
+    ) -> bool {
         let first = (slot % abi::CLASSIC_SAMPLES) * abi::CLASSIC_SAMPLE_WORDS * 8;
         let unread = self.u64_at(first).load(Ordering::Relaxed) != abi::CLASSIC_EMPTY;
         self.u64_at(first + 8).store(minor, Ordering::Relaxed);
@@ -128,38 +139,46 @@ impl Buffer {
         // Invalidate the slot before touching its fields.
         seq.store(u64::MAX, Ordering::Relaxed);
         fence(Ordering::Release);
-        let field64 = |field: usize, v: u64| self.u64_at(at + field as u64).store(v, Ordering::Relaxed);
+        let field64 =
+            |field: usize, v: u64| self.u64_at(at + field as u64).store(v, Ordering::Relaxed);
         field64(offset_of!(Record, time_ns), rec.time_ns);
         field64(offset_of!(Record, jiffies), rec.jiffies);
         field64(offset_of!(Record, minor_faults), rec.minor_faults);
         field64(offset_of!(Record, major_faults), rec.major_faults);
         field64(offset_of!(Record, cpu_ns), rec.cpu_ns);
-        let field32 = |field: usize, v: u32| self.u32_at(at + field as u64).store(v, Ordering::Relaxed);
+        let field32 =
+            |field: usize, v: u32| self.u32_at(at + field as u64).store(v, Ordering::Relaxed);
         field32(offset_of!(Record, pid), rec.pid as u32);
         field32(offset_of!(Record, flags), rec.flags);
         seq.store(n, Ordering::Release);
-        self.header_u64(offset_of!(ExtHeader, head)).store(n + 1, Ordering::Release);
+        self.header_u64(offset_of!(ExtHeader, head))
+            .store(n + 1, Ordering::Release);
     }
 
     /// Updates the header's period.
     pub(crate) fn set_period_us(&self, period_us: u32) {
-        self.header_u32(offset_of!(ExtHeader, period_us)).store(period_us, Ordering::Relaxed);
+        self.header_u32(offset_of!(ExtHeader, period_us))
+            .store(period_us, Ordering::Relaxed);
     }
 
     /// Updates the header's state (`abi::STATE_*`).
     pub(crate) fn set_state(&self, state: u32) {
-        self.header_u32(offset_of!(ExtHeader, state)).store(state, Ordering::Relaxed);
+        self.header_u32(offset_of!(ExtHeader, state))
+            .store(state, Ordering::Relaxed);
     }
 
     /// Updates the header's tick count.
     pub(crate) fn set_ticks(&self, ticks: u64) {
-        self.header_u64(offset_of!(ExtHeader, ticks)).store(ticks, Ordering::Relaxed);
+        self.header_u64(offset_of!(ExtHeader, ticks))
+            .store(ticks, Ordering::Relaxed);
     }
 
     /// Counts a reset in the header; `head` is the next record's number.
     pub(crate) fn count_reset(&self, head: u64) {
-        self.header_u64(offset_of!(ExtHeader, reset_head)).store(head, Ordering::Relaxed);
-        self.header_u64(offset_of!(ExtHeader, resets)).fetch_add(1, Ordering::Release);
+        self.header_u64(offset_of!(ExtHeader, reset_head))
+            .store(head, Ordering::Relaxed);
+        self.header_u64(offset_of!(ExtHeader, resets))
+            .fetch_add(1, Ordering::Release);
     }
 
     /// `f_op->mmap`: maps the classic region (offset 0, read-write shared or

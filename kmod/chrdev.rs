@@ -94,9 +94,8 @@ impl Registration {
     pub(crate) fn new(major: u32, name: &'static CStr) -> Result<Self> {
         // SAFETY: `name` and `FILE_OPS` are 'static, as the kernel keeps both
         // pointers until `__unregister_chrdev`.
-        let ret = unsafe {
-            bindings::__register_chrdev(major, 0, 1, name.as_char_ptr(), &FILE_OPS.0)
-        };
+        let ret =
+            unsafe { bindings::__register_chrdev(major, 0, 1, name.as_char_ptr(), &FILE_OPS.0) };
         to_result(ret)?;
         // INVARIANT: The registration above succeeded.
         Ok(Registration { major, name })

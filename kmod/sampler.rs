@@ -53,7 +53,9 @@ unsafe impl Sync for DelayedWork {}
 impl DelayedWork {
     /// A delayed work item that runs `func` on the system high-priority
     /// workqueue.
-    pub(crate) fn new(func: unsafe extern "C" fn(*mut bindings::work_struct)) -> impl PinInit<Self> {
+    pub(crate) fn new(
+        func: unsafe extern "C" fn(*mut bindings::work_struct),
+    ) -> impl PinInit<Self> {
         pin_init!(DelayedWork {
             // SAFETY: The glue initialises every field of the delayed_work in
             // place; the slot is pinned, as a queued work item must be.

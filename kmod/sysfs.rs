@@ -96,8 +96,7 @@ static GROUP: Group = Group(bindings::attribute_group {
     ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
 });
 
-static GROUPS: PtrList<*const bindings::attribute_group, 2> =
-    PtrList([&raw const GROUP.0, null()]);
+static GROUPS: PtrList<*const bindings::attribute_group, 2> = PtrList([&raw const GROUP.0, null()]);
 
 /// Writes formatted text into a sysfs page.
 struct Page<'a> {
@@ -135,7 +134,15 @@ unsafe extern "C" fn show(
     let mut page = Page { buf, len: 0 };
     let s = profiler.status();
     let res = match name {
-        b"state" => writeln!(page, "{}", if s.state == abi::STATE_RUNNING { "running" } else { "idle" }),
+        b"state" => writeln!(
+            page,
+            "{}",
+            if s.state == abi::STATE_RUNNING {
+                "running"
+            } else {
+                "idle"
+            }
+        ),
         b"period_us" => writeln!(page, "{}", s.period_us),
         b"hz" => writeln!(page, "{}", s.hz),
         b"registered" => writeln!(page, "{}", s.registered),
@@ -194,7 +201,10 @@ unsafe extern "C" fn store(
 /// # Safety
 ///
 /// Called by the driver core with a valid or null `mode`.
-unsafe extern "C" fn devnode(_dev: *const bindings::device, mode: *mut bindings::umode_t) -> *mut u8 {
+unsafe extern "C" fn devnode(
+    _dev: *const bindings::device,
+    mode: *mut bindings::umode_t,
+) -> *mut u8 {
     if !mode.is_null() {
         // SAFETY: Non-null, so it points to the mode to fill in.
         unsafe { *mode = 0o666 };
@@ -222,7 +232,9 @@ impl ClassDevice {
     /// Creates class `pfprof` and its device for `major`:0 with the attributes.
     pub(crate) fn new(major: u32) -> Result<Self> {
         // SAFETY: The name is a static C string.
-        let class = from_err_ptr(unsafe { bindings::class_create(kernel::c_str!("pfprof").as_char_ptr()) })?;
+        let class = from_err_ptr(unsafe {
+            bindings::class_create(kernel::c_str!("pfprof").as_char_ptr())
+        })?;
         // SAFETY: The class was just created and is not yet in use.
         unsafe { (*class).devnode = Some(devnode) };
         let devt = major << 20;
