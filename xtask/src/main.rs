@@ -5,6 +5,7 @@
 //! builds `kmod/pfprof.ko` against it, and runs commands inside that kernel
 //! under QEMU. `cargo xtask test` is the project's whole test pipeline.
 
+mod bench;
 mod case_study;
 mod demo;
 mod deps;
@@ -57,6 +58,9 @@ enum Command {
     /// Profile `work` in the lab VM with monitor, draw the profile and print
     /// the plot's path.
     Demo(demo::DemoArgs),
+    /// Benchmarks in the lab VM: sampler cost against /proc polling, period
+    /// accuracy, profiling overhead, monitor export and follow losses.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::main(&args),
         Command::CaseStudy(args) => case_study::main(&args),
         Command::Demo(args) => demo::main(&args),
+        Command::Bench(args) => bench::main(&args),
     };
     match result {
         Ok(code) => code,

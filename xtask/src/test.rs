@@ -393,6 +393,20 @@ pub fn main(args: &TestArgs) -> Result<ExitCode> {
     });
     // ---- end of the case studies ----
 
+    // ---- bench (quick): runs in the lab VM and writes every key of
+    // target/bench/results.json; speed is never asserted (xtask/src/bench.rs) ----
+    banner("bench (quick)");
+    let bench_started = Instant::now();
+    let (passed, failed, problem) = crate::bench::quick_check();
+    stages.push(Stage {
+        name: "bench (quick)".into(),
+        passed,
+        failed,
+        time: bench_started.elapsed(),
+        problem,
+    });
+    // ---- end of the bench ----
+
     println!("\n==== summary ====");
     println!(
         "{:<28} {:>7} {:>7} {:>8}  result",
