@@ -4,6 +4,7 @@
 mod tools_common;
 
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use tools_common::*;
 use vmtests::require_lab;
@@ -119,14 +120,32 @@ fn consume_empties_the_classic_ring() {
 fn follow_streams_until_profiling_stops() {
     require_lab();
     clean_slate();
-    let follower = Command::new(bin("monitor"))
+    // The workload first, so the follower surely sees profiling running
+    // however slowly it starts; it then ends by itself when the workload
+    // exits and the sampler stops.
+    let work = Command::new(bin("work"))
+        .args(["2", "R", "500", "--iterations", "4", "--sleep-ms", "300"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn work");
+    wait_registered(work.id(), 30);
+    let mut follower = Command::new(bin("monitor"))
         .arg("--follow")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn monitor --follow");
-    workload(&["2", "R", "500", "--iterations", "2", "--sleep-ms", "200"]);
-    // The last process went away, so the sampler stopped: monitor ends by itself.
+    let (code, _) = wait_with_minflt(work);
+    assert_eq!(code, 0, "work failed");
+    // Bounded: a follower that never ends fails the test instead of hanging.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while follower.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = follower.kill();
+            panic!("monitor --follow did not end after profiling stopped");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let o = follower.wait_with_output().expect("monitor --follow");
     assert!(o.status.success(), "{}", text(&o.stderr));
     let streamed = classic_lines(&text(&o.stdout));
