@@ -105,6 +105,10 @@ impl DelayedWork {
     }
 }
 
+/// How many periods behind its deadlines the sampler may fall and still
+/// catch up; beyond that the schedule restarts (an overrun).
+const MAX_BEHIND: u64 = 10;
+
 /// Absolute deadlines in jiffies for a period in microseconds.
 #[derive(Clone, Copy)]
 pub(crate) struct Schedule {
@@ -147,12 +151,15 @@ impl Schedule {
     }
 
     /// After a tick at `now`: moves to the next deadline and returns the
-    /// delay to it, and whether the tick was more than a period late (the
-    /// next deadline has passed already): then the schedule restarts from
-    /// `now` instead of bursting to catch up.
+    /// delay to it (0 when it has passed: a late sampler catches up, so the
+    /// mean period stays exact), and whether the schedule fell so far behind
+    /// ([`MAX_BEHIND`] periods) that it restarts from `now` instead: an
+    /// overrun, which keeps a persistently overloaded sampler from running
+    /// back to back.
     pub(crate) fn next_delay(&mut self, now: u64) -> (u64, bool) {
         self.advance();
-        if now > self.next {
+        let period_jiffies = (u64::from(self.period_us) * u64::from(HZ)).div_ceil(1_000_000);
+        if now > self.next + MAX_BEHIND * period_jiffies {
             (self.restart(now, None), true)
         } else {
             (self.next.saturating_sub(now), false)

@@ -181,7 +181,7 @@ fn the_period_is_exact_over_200_samples() {
     // Absolute deadlines: a sample may be late, but lateness does not
     // accumulate. Re-arming relative to "now", as the classic module does,
     // makes every period 51 jiffies: 200 jiffies too many over 200 periods.
-    // Without overruns (a tick more than a period late restarts the
+    // Without overruns (a sampler more than 10 periods behind restarts the
     // schedule), the span of n periods is within one period of n * 50.
     let drift = span as i64 - 50 * gaps.len() as i64;
     if late == 0 {
