@@ -341,3 +341,36 @@ impl Faulter {
         assert!(status.success());
     }
 }
+
+impl Faulter {
+    /// Starts another workload of src/bin/ that speaks the same protocol
+    /// (`ready`, then `fault` -> `done`, `exit`), e.g. `memhog MB`.
+    pub fn start_bin(name: &str, args: &[&str]) -> Faulter {
+        let mut child = Command::new(crate::bin_path(name))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut f = Faulter {
+            child,
+            stdin,
+            stdout,
+        };
+        f.expect_line("ready");
+        f
+    }
+}
+
+/// The CPU time of a task from /proc/<pid>/schedstat (its
+/// `sum_exec_runtime`, in nanoseconds; the main thread's for a pid).
+pub fn schedstat_ns(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .expect("read schedstat")
+        .split_whitespace()
+        .next()
+        .and_then(|w| w.parse().ok())
+        .expect("schedstat's first field")
+}

@@ -12,6 +12,7 @@ mod deps;
 mod kernel;
 mod kmod;
 mod paths;
+mod stress;
 mod test;
 mod util;
 mod vm;
@@ -58,6 +59,9 @@ enum Command {
     /// Profile `work` in the lab VM with monitor, draw the profile and print
     /// the plot's path.
     Demo(demo::DemoArgs),
+    /// The long reliability runs on the debug kernel (fuzzer, churn, races,
+    /// load/unload cycles with kmemleak) and their figures.
+    Stress(stress::StressArgs),
     /// Benchmarks in the lab VM: sampler cost against /proc polling, period
     /// accuracy, profiling overhead, monitor export and follow losses.
     Bench(bench::BenchArgs),
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::main(&args),
         Command::CaseStudy(args) => case_study::main(&args),
         Command::Demo(args) => demo::main(&args),
+        Command::Stress(args) => stress::main(&args),
         Command::Bench(args) => bench::main(&args),
     };
     match result {

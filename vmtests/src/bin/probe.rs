@@ -3,7 +3,8 @@
 //!
 //! `probe register|unregister|query-pid PID`, `probe reset`,
 //! `probe set-period US`, `probe proc-write TEXT`, `probe sysfs-period US`,
-//! `probe status`, `probe list`, `probe mmap-classic-rw`, `probe mmap-ext`.
+//! `probe status`, `probe list`, `probe mmap-classic-rw`, `probe mmap-ext`,
+//! `probe mmap-ext-rw`.
 
 use std::io::Write;
 
@@ -47,6 +48,14 @@ fn main() {
             abi::EXT_OFFSET,
             abi::EXT_SIZE as usize,
             libc::PROT_READ,
+            libc::MAP_SHARED,
+        )
+        .map(|_| ()),
+        "mmap-ext-rw" => Mapping::new(
+            &dev,
+            abi::EXT_OFFSET,
+            abi::EXT_SIZE as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_SHARED,
         )
         .map(|_| ()),
