@@ -20,6 +20,8 @@
 /* --- /proc/mp3/status (procfs.rs) -------------------------------------- */
 
 /* Implemented in Rust (procfs.rs). */
+int pfprof_proc_status_open(struct inode *inode, struct file *file);
+int pfprof_proc_status_release(struct inode *inode, struct file *file);
 ssize_t pfprof_proc_status_read(struct file *file, char __user *buf,
 				size_t len, loff_t *ppos);
 ssize_t pfprof_proc_status_write(struct file *file, const char __user *buf,
@@ -29,6 +31,8 @@ int pfprof_proc_create(void);
 void pfprof_proc_remove(void);
 
 static const struct proc_ops pfprof_status_ops = {
+	.proc_open = pfprof_proc_status_open,
+	.proc_release = pfprof_proc_status_release,
 	.proc_read = pfprof_proc_status_read,
 	.proc_write = pfprof_proc_status_write,
 	.proc_lseek = default_llseek,

@@ -2,7 +2,8 @@
 
 //! `/proc/mp3/status`, the classic registration interface (mode 0666).
 //!
-//! Reading lists the registered pids, one `%d\n` per line. Writing
+//! Reading lists the registered pids, one `%d\n` per line, as they were when
+//! the file was opened (one snapshot per open file). Writing
 //! `R <pid>` (or `R,<pid>`) registers a process, `U <pid>` unregisters it;
 //! a trailing newline is accepted. Anything else gets `EINVAL` and changes
 //! nothing; writes longer than [`MAX_WRITE`] bytes are rejected unread.
@@ -106,24 +107,71 @@ fn status_text(profiler: &Profiler) -> Result<KVec<u8>> {
     Ok(text.0)
 }
 
-/// `read` of /proc/mp3/status.
+/// `open` of /proc/mp3/status: takes the snapshot of the registered pids
+/// that every read of this open file serves, so a reader that needs several
+/// read(2) calls never sees two versions of the list stitched together.
 ///
 /// # Safety
 ///
-/// Called by proc_fs with a valid `ppos`; `buf` and `len` are untrusted.
+/// Called by proc_fs with a valid file being opened.
+#[no_mangle]
+unsafe extern "C" fn pfprof_proc_status_open(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> i32 {
+    let result = (|| -> Result {
+        let profiler = Profiler::get().ok_or(ENODEV)?;
+        let snapshot = KBox::new(status_text(profiler)?, GFP_KERNEL)?;
+        // SAFETY: The file is being opened and is ours until release;
+        // `private_data` is unused by proc_fs for our entry.
+        unsafe { (*file).private_data = KBox::into_raw(snapshot).cast() };
+        Ok(())
+    })();
+    match result {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `release` of /proc/mp3/status: frees the snapshot.
+///
+/// # Safety
+///
+/// Called by proc_fs once per successful open, when the file is last closed.
+#[no_mangle]
+unsafe extern "C" fn pfprof_proc_status_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> i32 {
+    // SAFETY: `open` stored a `KBox<KVec<u8>>` here (or left it null); no
+    // read can run any more.
+    let snapshot = unsafe { (*file).private_data }.cast::<KVec<u8>>();
+    if !snapshot.is_null() {
+        // SAFETY: Made by `KBox::into_raw` in `open`, released only here.
+        drop(unsafe { KBox::from_raw(snapshot) });
+    }
+    0
+}
+
+/// `read` of /proc/mp3/status: the open-time snapshot, from `*ppos`.
+///
+/// # Safety
+///
+/// Called by proc_fs with a valid `ppos` on a file opened by `open`;
+/// `buf` and `len` are untrusted.
 #[no_mangle]
 unsafe extern "C" fn pfprof_proc_status_read(
-    _file: *mut bindings::file,
+    file: *mut bindings::file,
     buf: *mut u8,
     len: usize,
     ppos: *mut bindings::loff_t,
 ) -> isize {
     let result = (|| -> Result<isize> {
-        let profiler = Profiler::get().ok_or(ENODEV)?;
+        // SAFETY: `open` stored the snapshot, which lives until release.
+        let text = unsafe { (*file).private_data.cast::<KVec<u8>>().as_ref() }.ok_or(EINVAL)?;
         // SAFETY: proc_fs passes a valid position pointer.
         let pos = unsafe { *ppos };
         let pos = usize::try_from(pos).map_err(|_| EINVAL)?;
-        let text = status_text(profiler)?;
         let Some(rest) = text.get(pos..) else {
             return Ok(0);
         };

@@ -116,3 +116,45 @@ fn a_thread_id_registers_its_process() {
     proc_write(format!("U {tid}").as_bytes()).expect("U <tid>");
     assert!(proc_pids().is_empty());
 }
+
+#[test]
+fn a_read_in_small_pieces_sees_one_snapshot() {
+    use std::io::Read;
+    require_lab();
+    let dev = Dev::open();
+    dev.clean();
+    let first: Vec<Faulter> = (0..3).map(|_| Faulter::start(1, 0)).collect();
+    for f in &first {
+        dev.register(f.pid()).unwrap();
+    }
+    let mut want: Vec<i32> = first.iter().map(Faulter::pid).collect();
+    want.sort();
+    let mut file = std::fs::File::open(vmtests::dev::PROC_STATUS).unwrap();
+    let mut text = Vec::new();
+    let mut piece = [0u8; 2];
+    let n = file.read(&mut piece).unwrap();
+    text.extend_from_slice(&piece[..n]);
+    // The registry changes between the reads of one open file.
+    dev.unregister(first[0].pid()).unwrap();
+    let later: Vec<Faulter> = (0..3).map(|_| Faulter::start(1, 0)).collect();
+    for f in &later {
+        dev.register(f.pid()).unwrap();
+    }
+    loop {
+        let n = file.read(&mut piece).unwrap();
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&piece[..n]);
+    }
+    let got: Vec<i32> = String::from_utf8(text)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(got, want, "the list as of open()");
+    for f in first.into_iter().chain(later) {
+        f.finish();
+    }
+    dev.clean();
+}

@@ -51,12 +51,13 @@ fn batch_mode_shows_a_running_workload() {
 fn interactive_mode_redraws_in_place_and_q_quits() {
     require_lab();
     clean_slate();
-    // `script` gives pfprof-top a terminal; `q` arrives after a few frames.
+    // `script` gives pfprof-top a terminal; `q` arrives after many frames
+    // (8 s at 0.2 s each), even when the machine is slow to start it.
     let cmd = format!("{} -d 0.2", bin("pfprof-top").display());
     let o = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "(sleep 3; printf q) | timeout 120 script -qec '{cmd}' /dev/null"
+            "(sleep 8; printf q) | timeout 120 script -qec '{cmd}' /dev/null"
         ))
         .output()
         .expect("script");
