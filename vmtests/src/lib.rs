@@ -44,3 +44,24 @@ pub fn bin_path(name: &str) -> PathBuf {
         .expect("test executables live in target/<profile>/deps");
     profile_dir.join(name)
 }
+
+/// Runs the `probe` helper (src/bin/probe.rs) as user and group `uid` and
+/// returns what it printed: `ok` or `errno N`.
+pub fn probe_as(uid: u32, args: &[&str]) -> String {
+    use std::os::unix::process::CommandExt;
+    let out = Command::new(bin_path("probe"))
+        .args(args)
+        .uid(uid)
+        .gid(uid)
+        .output()
+        .expect("run probe");
+    assert!(
+        out.status.success(),
+        "probe {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("probe prints text")
+        .trim()
+        .to_owned()
+}

@@ -5,24 +5,9 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use vmtests::dev::{proc_pids, Dev, Faulter};
-use vmtests::{bin_path, require_lab};
+use vmtests::{probe_as, require_lab};
 
 const NOBODY: u32 = 65534;
-
-fn probe_as(uid: u32, args: &[&str]) -> String {
-    let out = Command::new(bin_path("probe"))
-        .args(args)
-        .uid(uid)
-        .gid(uid)
-        .output()
-        .expect("run probe");
-    assert!(
-        out.status.success(),
-        "probe {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 #[test]
 fn an_unprivileged_user_is_denied_what_it_must_be() {

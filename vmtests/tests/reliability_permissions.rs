@@ -9,26 +9,11 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 
 use vmtests::dev::{abi, Dev};
-use vmtests::{bin_path, require_lab};
+use vmtests::{probe_as, require_lab};
 
 const ROOT: u32 = 0;
 const OWNER: u32 = 1000;
 const OTHER: u32 = 1001;
-
-fn probe_as(uid: u32, args: &[&str]) -> String {
-    let out = Command::new(bin_path("probe"))
-        .args(args)
-        .uid(uid)
-        .gid(uid)
-        .output()
-        .expect("run probe");
-    assert!(
-        out.status.success(),
-        "probe {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 fn sleeper(uid: u32) -> Child {
     Command::new("sleep")

@@ -12,8 +12,8 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::path::Path;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
@@ -42,25 +42,6 @@ pub const REQUIRED_KEYS: &[&str] = &[
     "work_slowdown_pct_1khz",
     "follow_lost_records_1khz",
 ];
-
-fn build() -> Result<PathBuf> {
-    let target = paths::repo().join("target");
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(paths::repo())
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "pfprof-tools",
-            "-p",
-            "pfprof-examples",
-        ])
-        .arg("--target-dir")
-        .arg(&target);
-    util::run(&mut cmd)?;
-    Ok(target.join("release"))
-}
 
 /// Parses the flat JSON object pfprof-bench writes (`"key": number|null`).
 pub fn parse_results(text: &str) -> Result<BTreeMap<String, f64>> {
@@ -233,7 +214,7 @@ fn render_targets(r: &BTreeMap<String, f64>) -> String {
 
 /// Runs the bench in the VM; returns the results and the wall time.
 fn run_bench(quick: bool) -> Result<BTreeMap<String, f64>> {
-    let bin = build()?;
+    let bin = util::build_guest_binaries(true)?;
     let repo = paths::repo();
     let out = repo.join("target").join("bench").join("results.json");
     let _ = fs::remove_file(&out);

@@ -22,7 +22,6 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
@@ -222,31 +221,9 @@ fn out_dir(args: &CaseStudyArgs, default: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// Builds the binaries the guest runs, under the repository's target/.
-fn build_binaries(release: bool) -> Result<PathBuf> {
-    let target = paths::repo().join("target");
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(paths::repo())
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "pfprof-tools",
-            "-p",
-            "pfprof-examples",
-        ])
-        .arg("--target-dir")
-        .arg(&target);
-    if release {
-        cmd.arg("--release");
-    }
-    util::run(&mut cmd)?;
-    Ok(target.join(if release { "release" } else { "debug" }))
-}
-
 /// Runs a study's workloads in the lab VM, writing profiles to `data`.
 fn run_in_vm(study: Study, quick: bool, runs: &[Run], data: &Path) -> Result<()> {
-    let bin = build_binaries(!quick)?;
+    let bin = util::build_guest_binaries(!quick)?;
     let lab = paths::lab_target().join("case-study");
     fs::create_dir_all(&lab)?;
     fs::create_dir_all(data)?;

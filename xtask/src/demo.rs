@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use clap::Args;
 
@@ -59,23 +59,7 @@ pub fn main(args: &DemoArgs) -> Result<ExitCode> {
             out.display()
         ));
     }
-    let target = repo.join("target");
-    util::run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(&repo)
-            .args([
-                "build",
-                "--quiet",
-                "--release",
-                "-p",
-                "pfprof-tools",
-                "-p",
-                "pfprof-examples",
-            ])
-            .arg("--target-dir")
-            .arg(&target),
-    )?;
-    let bin = target.join("release");
+    let bin = util::build_guest_binaries(true)?;
     let lab = paths::lab_target().join("demo");
     fs::create_dir_all(&lab)?;
     let script_path = lab.join("demo.sh");

@@ -79,6 +79,31 @@ pub fn shell_quote(word: &str) -> String {
     }
 }
 
+/// Builds the tools and examples the lab guest runs (release or debug),
+/// under the repository's target/ (the guest sees the repository, not the
+/// host's /tmp), and returns the directory that holds them.
+pub fn build_guest_binaries(release: bool) -> Result<std::path::PathBuf> {
+    let repo = crate::paths::repo();
+    let target = repo.join("target");
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(&repo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "pfprof-tools",
+            "-p",
+            "pfprof-examples",
+        ])
+        .arg("--target-dir")
+        .arg(&target);
+    if release {
+        cmd.arg("--release");
+    }
+    run(&mut cmd)?;
+    Ok(target.join(if release { "release" } else { "debug" }))
+}
+
 /// Whether this process runs as root.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
