@@ -183,6 +183,30 @@ impl Mapping {
         }
     }
 
+    /// The whole classic ring, read-only.
+    pub fn classic(dev: &Dev) -> Mapping {
+        Mapping::new(
+            dev,
+            abi::CLASSIC_OFFSET,
+            abi::CLASSIC_SIZE as usize,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+        )
+        .expect("map the classic ring")
+    }
+
+    /// The whole extended region (read-only, as it must be).
+    pub fn extended(dev: &Dev) -> Mapping {
+        Mapping::new(
+            dev,
+            abi::EXT_OFFSET,
+            abi::EXT_SIZE as usize,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+        )
+        .expect("map the extended region")
+    }
+
     /// The `u64` at byte offset `at`, read as the module writes it.
     pub fn u64(&self, at: usize) -> u64 {
         assert!(at + 8 <= self.len && at.is_multiple_of(8));

@@ -55,14 +55,7 @@ fn check_against_proc_stat(pages: usize, threads: usize) {
     );
 
     // The sum of the per-period records equals the cumulative query.
-    let ext = Mapping::new(
-        &dev,
-        abi::EXT_OFFSET,
-        abi::EXT_SIZE as usize,
-        libc::PROT_READ,
-        libc::MAP_SHARED,
-    )
-    .unwrap();
+    let ext = Mapping::extended(&dev);
     dev.wait_ticks(2);
     let q2 = dev.proc_stats(pid).unwrap();
     dev.unregister(pid).unwrap();
@@ -101,14 +94,7 @@ fn a_process_that_exits_is_dropped_after_its_last_record() {
     require_lab();
     let dev = Dev::open();
     dev.clean();
-    let ext = Mapping::new(
-        &dev,
-        abi::EXT_OFFSET,
-        abi::EXT_SIZE as usize,
-        libc::PROT_READ,
-        libc::MAP_SHARED,
-    )
-    .unwrap();
+    let ext = Mapping::extended(&dev);
     let keep = Faulter::start(1, 0);
     dev.register(keep.pid()).unwrap();
     let mut f = Faulter::start(400, 0);
@@ -153,14 +139,7 @@ fn the_period_is_exact_over_200_samples() {
     require_lab();
     let dev = Dev::open();
     dev.clean();
-    let ring = Mapping::new(
-        &dev,
-        0,
-        abi::CLASSIC_SIZE as usize,
-        libc::PROT_READ,
-        libc::MAP_SHARED,
-    )
-    .unwrap();
+    let ring = Mapping::classic(&dev);
     let me = std::process::id() as i32;
     dev.register(me).unwrap();
     dev.wait_ticks(201);

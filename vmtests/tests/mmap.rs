@@ -168,14 +168,7 @@ fn the_classic_ring_starts_as_minus_one() {
     require_lab();
     let dev = Dev::open();
     dev.clean();
-    let m = Mapping::new(
-        &dev,
-        0,
-        abi::CLASSIC_SIZE as usize,
-        libc::PROT_READ,
-        libc::MAP_SHARED,
-    )
-    .unwrap();
+    let m = Mapping::classic(&dev);
     let words = (abi::CLASSIC_SAMPLES * abi::CLASSIC_SAMPLE_WORDS) as usize;
     assert!((0..words).all(|i| m.u64(i * 8) == abi::CLASSIC_EMPTY));
 }
@@ -185,22 +178,8 @@ fn classic_and_extended_rings_agree_with_the_process_counters() {
     require_lab();
     let dev = Dev::open();
     dev.clean();
-    let ring = Mapping::new(
-        &dev,
-        0,
-        abi::CLASSIC_SIZE as usize,
-        libc::PROT_READ,
-        libc::MAP_SHARED,
-    )
-    .unwrap();
-    let ext = Mapping::new(
-        &dev,
-        abi::EXT_OFFSET,
-        abi::EXT_SIZE as usize,
-        libc::PROT_READ,
-        libc::MAP_SHARED,
-    )
-    .unwrap();
+    let ring = Mapping::classic(&dev);
+    let ext = Mapping::extended(&dev);
     assert_eq!(ext.u32(offset_of!(abi::ExtHeader, magic)), abi::EXT_MAGIC);
     assert_eq!(
         ext.u32(offset_of!(abi::ExtHeader, abi_version)),

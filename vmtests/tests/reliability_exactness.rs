@@ -36,14 +36,7 @@ fn end(dev: &Dev, ext: &Mapping, f: &Faulter) -> End {
 fn check(mut f: Faulter, rounds: usize, single_threaded: bool) -> (u64, u64) {
     let dev = Dev::open();
     dev.clean();
-    let ext = Mapping::new(
-        &dev,
-        abi::EXT_OFFSET,
-        abi::EXT_SIZE as usize,
-        libc::PROT_READ,
-        libc::MAP_SHARED,
-    )
-    .unwrap();
+    let ext = Mapping::extended(&dev);
     let pid = f.pid();
     dev.register(pid).unwrap();
     let a = end(&dev, &ext, &f);
