@@ -2,7 +2,8 @@
 //! default (lockdep, KASAN, kmemleak, ...). In one VM boot: the fuzzer
 //! (`fuzz --ops N`), churn (`churn --procs N --reload`), races (`races
 //! --seconds S`) and load/unload cycles with a kmemleak scan (`leakcycles
-//! --cycles N`), all from vmtests/src/bin/. Prints the figures: operations
+//! --cycles N`), all from vmtests/src/bin/. kmemleak's suspects are cleared
+//! before the first part, so the final scan covers the whole run. Prints the figures: operations
 //! fuzzed, processes churned, races run, splats, leaks. Fails if any part
 //! fails, or the kernel log shows a splat.
 
@@ -70,10 +71,12 @@ pub fn main(args: &StressArgs) -> Result<ExitCode> {
     let b = bin.display();
     let script = format!(
         "rc=0\n\
+         kmemleak=/sys/kernel/debug/kmemleak\n\
+         if [ -e $kmemleak ]; then echo clear > $kmemleak; fi\n\
          echo '== fuzz' >&2; {b}/fuzz --seed {seed} --procs {procs} --ops {ops} || rc=1\n\
          echo '== churn' >&2; {b}/churn --procs {churn} --reload || rc=1\n\
          echo '== races' >&2; {b}/races --seconds {races} || rc=1\n\
-         echo '== leakcycles' >&2; {b}/leakcycles --cycles {cycles} || rc=1\n\
+         echo '== leakcycles' >&2; {b}/leakcycles --cycles {cycles} --no-clear || rc=1\n\
          exit $rc\n",
         seed = args.seed,
         procs = args.procs,

@@ -495,7 +495,12 @@ impl Worker {
             abi::IOC_SET_PERIOD,
         ];
         let cmd = match self.rng.below(10) {
-            0..=5 => self.rng.pick(&known),
+            // RESET as root succeeds; keep it rare so the counters mean
+            // something (a QUERY instead, 4 times in 5).
+            0..=5 => match self.rng.pick(&known) {
+                abi::IOC_RESET if self.rng.chance(80) => abi::IOC_QUERY,
+                c => c,
+            },
             // Type 0xB9, any number, direction and size.
             6 | 7 => {
                 let dir = self.rng.below(4) as u32;
@@ -550,10 +555,6 @@ impl Worker {
         if self.rng.chance(10) {
             let i = self.rng.below(16) as usize;
             bytes[i] = self.rng.next() as u8;
-        }
-        // RESET as root succeeds; keep it rare so the counters mean something.
-        if cmd == abi::IOC_RESET && self.rng.chance(80) {
-            return;
         }
         let size = ((cmd >> 16) & 0x3fff) as usize;
         let arg = if self.rng.chance(70) {

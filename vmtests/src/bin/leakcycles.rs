@@ -1,12 +1,16 @@
 //! Load/unload cycles for the in-VM reliability suite: `leakcycles
-//! [--cycles N]`.
+//! [--cycles N] [--no-clear]`.
 //!
 //! Starts with the module loaded (as the lab runner leaves it) and ends with
 //! it loaded again. Each cycle: rmmod, insmod `$PFPROF_KO`, open the device,
 //! 1 kHz period, register a process by ioctl and one through
 //! /proc/mp3/status, map both rings, let the sampler tick, read the figures,
 //! unregister, close. Then, where kmemleak is available (the debug kernel,
-//! debugfs at /sys/kernel/debug), a scan must report nothing. Prints
+//! debugfs at /sys/kernel/debug), a scan must report nothing. The scan
+//! covers what was allocated since kmemleak's suspects were last cleared:
+//! at the start of this run, or with `--no-clear` whenever the caller did
+//! (`cargo xtask stress` clears before its first part, so the scan covers
+//! the whole run). Prints
 //! `leakcycles: cycles=N leaks=L kmemleak=yes|no` and exits 1 on a leak or
 //! a failed step.
 
@@ -73,7 +77,7 @@ fn main() {
     let ko = std::env::var("PFPROF_KO").expect("PFPROF_KO");
     let started = std::time::Instant::now();
     let kmemleak = std::path::Path::new(KMEMLEAK).exists();
-    if kmemleak {
+    if kmemleak && !args.iter().any(|a| a == "--no-clear") {
         // Forget what was suspected before (boot, other tests).
         std::fs::write(KMEMLEAK, "clear").expect("kmemleak clear");
     }
