@@ -19,6 +19,12 @@
 //!   `mremap`, `fork` (the child reads the mapping) and partial unmaps;
 //! - `dev-rw`: read(2)/write(2) on the device, which it does not implement.
 //!
+//! The pointers a worker gives the kernel to write at are in its scratch
+//! area, at a fixed address far from the rest of its memory, or on pages it
+//! does not map: a mutated pointer must not make the kernel, rightly,
+//! overwrite the worker's own heap or libraries (an early version crashed
+//! at exit after LIST wrote pids into ld.so's data).
+//!
 //! Every result must be a success or an errno from the documented set of
 //! that entry point, and nothing that must fail may succeed (a writable or
 //! executable mapping of the extended region, a mapping grown past the
@@ -98,21 +104,37 @@ impl Rng {
     }
 }
 
-/// The operation in progress (entry point number and index), for the
-/// report of a worker that crashes.
+/// The operation in progress (its index << 8 | its kind), for the report
+/// of a worker that crashes; all ones once the operations are done.
 static CURRENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Reports the faulting address and the operation, then leaves: a crash of
-/// a worker is a finding (the parent counts it).
-extern "C" fn on_crash(sig: i32, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // SAFETY: The kernel passes a valid siginfo to an SA_SIGINFO handler.
-    let addr = unsafe { (*info).si_addr() } as usize;
+/// Reports the signal (code, faulting address, instruction pointer), the
+/// operation and the memory map, then leaves: a crash of a worker is a
+/// finding (the parent counts it).
+extern "C" fn on_crash(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
+    // SAFETY: The kernel passes a valid siginfo and ucontext to an
+    // SA_SIGINFO handler.
+    let (code, addr, rip) = unsafe {
+        let uc = &*uc.cast::<libc::ucontext_t>();
+        (
+            (*info).si_code,
+            (*info).si_addr() as usize,
+            uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize,
+        )
+    };
     let cur = CURRENT.load(std::sync::atomic::Ordering::Relaxed);
+    let when = if cur == u64::MAX {
+        "after the last operation".to_owned()
+    } else {
+        format!("in operation {} (kind {})", cur >> 8, cur & 0xff)
+    };
     eprintln!(
-        "fuzz: worker crashed: signal {sig} at address {addr:#x} in operation {} (kind {})",
-        cur >> 8,
-        cur & 0xff
+        "fuzz: worker crashed: signal {sig} code {code} at address {addr:#x}, ip {rip:#x}, \
+         {when}; its maps:"
     );
+    if let Ok(maps) = std::fs::read_to_string("/proc/self/maps") {
+        eprintln!("{maps}");
+    }
     // SAFETY: Leaves the process at once.
     unsafe { libc::_exit(3) };
 }
@@ -167,41 +189,66 @@ struct Worker {
     violations: u64,
 }
 
-/// mmap of anonymous memory for the worker's own use.
-fn anon(len: usize, prot: i32) -> *mut u8 {
-    // SAFETY: A fresh private anonymous mapping; nothing is aliased.
+/// Where a worker keeps the memory it aims ioctl arguments at: four pages,
+/// inaccessible, read-only, read-write, inaccessible, far from everything
+/// else the process maps. Mutated pointers into this area (a random byte
+/// replaced) land in unmapped space, not in the worker's own libraries,
+/// heap or stack, where the kernel, doing as asked, would overwrite them.
+const SCRATCH: usize = 0x10_0000_0000;
+
+/// Maps the scratch area and returns the addresses of its three kinds of
+/// page: (inaccessible, read-only, read-write followed by inaccessible).
+fn scratch() -> (usize, *mut u8, *mut u8) {
+    // SAFETY: A fresh private anonymous mapping at an address nothing else
+    // uses (MAP_FIXED_NOREPLACE fails rather than replace a mapping).
     let p = unsafe {
         libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            prot,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            SCRATCH as *mut libc::c_void,
+            4 * PAGE,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
             -1,
             0,
         )
     };
-    assert_ne!(p, libc::MAP_FAILED, "anonymous mmap");
-    p.cast()
+    assert_eq!(p as usize, SCRATCH, "mmap of the scratch area");
+    let p = p.cast::<u8>();
+    // SAFETY: Pages of the mapping just made.
+    unsafe {
+        assert_eq!(libc::mprotect(p.add(PAGE).cast(), PAGE, libc::PROT_READ), 0);
+        let rw = libc::PROT_READ | libc::PROT_WRITE;
+        assert_eq!(libc::mprotect(p.add(2 * PAGE).cast(), PAGE, rw), 0);
+        (SCRATCH, p.add(PAGE), p.add(2 * PAGE))
+    }
+}
+
+/// Whether the kernel may be asked to write at `addr`: inside the scratch
+/// area, or on a page this process does not map (mincore fails with ENOMEM
+/// there).
+fn harmless_target(addr: u64) -> bool {
+    let page = addr as usize & !(PAGE - 1);
+    if (SCRATCH..SCRATCH + 4 * PAGE).contains(&page) {
+        return true;
+    }
+    let mut vec = 0u8;
+    // SAFETY: One page is asked about; `vec` has room for its byte.
+    let r = unsafe { libc::mincore(page as *mut libc::c_void, PAGE, &mut vec) };
+    r != 0
 }
 
 impl Worker {
     fn new(seed: u64) -> Worker {
-        let guard = anon(2 * PAGE, libc::PROT_READ | libc::PROT_WRITE);
-        // SAFETY: The second page of our own mapping.
-        let r = unsafe { libc::mprotect(guard.add(PAGE).cast(), PAGE, libc::PROT_NONE) };
-        assert_eq!(r, 0);
-        let ro = anon(PAGE, libc::PROT_READ);
-        // An inaccessible page. (Not a munmapped one: the kernel would reuse
-        // its address for our next allocation, and the ioctls aimed at it
-        // would write into our heap.)
-        let gone = anon(PAGE, libc::PROT_NONE);
+        // The inaccessible page is mapped, not unmapped: the kernel would
+        // reuse a free address for our next allocation, and the ioctls
+        // aimed at it would write into our heap.
+        let (gone, ro, guard) = scratch();
         Worker {
             rng: Rng(seed),
             dev: Dev::open(),
             proc_file: OpenOptions::new().write(true).open(PROC_STATUS).unwrap(),
             guard,
             ro,
-            unmapped: gone as usize,
+            unmapped: gone,
             maps: Vec::new(),
             children: Vec::new(),
             child_stack: vec![0; 4096],
@@ -556,6 +603,14 @@ impl Worker {
             let i = self.rng.below(16) as usize;
             bytes[i] = self.rng.next() as u8;
         }
+        // LIST writes where its `pids` field points: never into our own
+        // memory outside the scratch area (a mutated byte can aim there).
+        if nr == 5 {
+            let pids = u64::from_ne_bytes(bytes[8..16].try_into().unwrap());
+            if !harmless_target(pids) {
+                bytes[8..16].copy_from_slice(&(self.unmapped as u64).to_ne_bytes());
+            }
+        }
         let size = ((cmd >> 16) & 0x3fff) as usize;
         let arg = if self.rng.chance(70) {
             // SAFETY: The first page of our guard mapping is read-write.
@@ -564,6 +619,12 @@ impl Worker {
         } else {
             let n = size.clamp(1, 128);
             self.pointer(&bytes[..n])
+        };
+        // The same for the argument (a random pointer could aim anywhere).
+        let arg = if harmless_target(arg as u64) {
+            arg
+        } else {
+            self.unmapped
         };
         let res = self.dev.ioctl_raw(cmd, arg).map(|_| ());
         self.result("ioctl", res, &|| format!("cmd {cmd:#x} arg {arg:#x}"));
@@ -818,6 +879,7 @@ fn worker(k: u64, seed: u64, ops: u64, seconds: u64) {
         }
         w.step(i);
     }
+    CURRENT.store(u64::MAX, std::sync::atomic::Ordering::Relaxed);
     w.finish();
 }
 

@@ -14,11 +14,10 @@
 //! `leakcycles: cycles=N leaks=L kmemleak=yes|no` and exits 1 on a leak or
 //! a failed step.
 
-use std::process::Command;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use vmtests::dev::{abi, proc_write, Dev, Mapping};
-use vmtests::sh;
 
 const KMEMLEAK: &str = "/sys/kernel/debug/kmemleak";
 
@@ -30,15 +29,78 @@ fn arg_value(args: &[String], name: &str) -> Option<u64> {
     })
 }
 
+/// insmod, without a shell: finit_module(2).
+fn insmod(ko: &str) -> std::io::Result<()> {
+    let file = std::fs::File::open(ko)?;
+    // SAFETY: An open file and an empty, NUL-terminated parameter string.
+    let r = unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), c"".as_ptr(), 0) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// rmmod, without a shell: delete_module(2), non-blocking as rmmod(8) does.
+fn rmmod() -> std::io::Result<()> {
+    // SAFETY: A NUL-terminated module name.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_delete_module,
+            c"pfprof".as_ptr(),
+            libc::O_NONBLOCK,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// A child that sleeps until it is killed, forked (an exec from the lab's
+/// 9p root costs more than the rest of a cycle on the debug kernel).
+#[derive(Debug)]
+struct Sleeper(i32);
+
+impl Sleeper {
+    fn new() -> Sleeper {
+        // SAFETY: This program is single-threaded; the child only calls
+        // pause until it is killed.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            loop {
+                // SAFETY: Waits for a signal.
+                unsafe { libc::pause() };
+            }
+        }
+        assert!(pid > 0, "fork");
+        Sleeper(pid)
+    }
+
+    fn pid(&self) -> i32 {
+        self.0
+    }
+
+    /// Kills the child and reaps it.
+    fn kill(self) {
+        // SAFETY: Our own child, not reaped yet.
+        unsafe {
+            libc::kill(self.0, libc::SIGKILL);
+            libc::waitpid(self.0, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
 fn cycle(ko: &str) {
-    assert!(sh("rmmod pfprof"), "rmmod");
-    assert!(sh(&format!("insmod {ko}")), "insmod");
+    rmmod().expect("rmmod pfprof");
+    insmod(ko).expect("insmod");
     let dev = Dev::open();
     dev.set_period_us(abi::PERIOD_MIN_US).expect("SET_PERIOD");
-    let mut a = Command::new("sleep").arg("1000").spawn().unwrap();
-    let mut b = Command::new("sleep").arg("1000").spawn().unwrap();
-    dev.register(a.id() as i32).expect("REGISTER");
-    proc_write(format!("R {}", b.id()).as_bytes()).expect("R");
+    let a = Sleeper::new();
+    let b = Sleeper::new();
+    dev.register(a.pid()).expect("REGISTER");
+    proc_write(format!("R {}", b.pid()).as_bytes()).expect("R");
     let classic = Mapping::new(
         &dev,
         0,
@@ -59,15 +121,13 @@ fn cycle(ko: &str) {
     assert_ne!(classic.u64(0), abi::CLASSIC_EMPTY, "a classic sample");
     assert!(ext.u64(std::mem::offset_of!(abi::ExtHeader, head)) >= 3);
     assert_eq!(dev.list().len(), 2);
-    dev.proc_stats(a.id() as i32).expect("QUERY_PID");
-    dev.unregister(a.id() as i32).expect("UNREGISTER");
-    proc_write(format!("U {}", b.id()).as_bytes()).expect("U");
+    dev.proc_stats(a.pid()).expect("QUERY_PID");
+    dev.unregister(a.pid()).expect("UNREGISTER");
+    proc_write(format!("U {}", b.pid()).as_bytes()).expect("U");
     // A process left registered, exiting: dropped by the sampler or by rmmod.
-    dev.register(b.id() as i32).expect("REGISTER");
-    a.kill().unwrap();
-    b.kill().unwrap();
-    a.wait().unwrap();
-    b.wait().unwrap();
+    dev.register(b.pid()).expect("REGISTER");
+    a.kill();
+    b.kill();
     dev.set_period_us(abi::PERIOD_DEFAULT_US).unwrap();
 }
 
