@@ -967,3 +967,28 @@ fn main() {
         std::process::exit(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fuzzer's own memory is never a target for the kernel's writes
+    /// (LIST once overwrote ld.so's data through a mutated pointer).
+    #[test]
+    fn the_kernel_is_never_aimed_at_our_own_memory() {
+        let heap = Box::new(0u64);
+        let stack = 0u64;
+        assert!(!harmless_target(&raw const *heap as u64));
+        assert!(!harmless_target(&raw const stack as u64));
+        assert!(!harmless_target(&raw const CURRENT as u64));
+        let code = the_kernel_is_never_aimed_at_our_own_memory as *const ();
+        assert!(!harmless_target(code as u64));
+        for page in 0..4 {
+            assert!(harmless_target((SCRATCH + page * PAGE + 8) as u64));
+        }
+        assert!(harmless_target(0));
+        assert!(harmless_target(4096));
+        assert!(harmless_target(0xffff_8000_0000_0000));
+        assert!(harmless_target(u64::MAX));
+    }
+}
