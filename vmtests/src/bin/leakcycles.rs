@@ -81,9 +81,11 @@ impl Sleeper {
     fn pid(&self) -> i32 {
         self.0
     }
+}
 
-    /// Kills the child and reaps it.
-    fn kill(self) {
+impl Drop for Sleeper {
+    /// Kills the child and reaps it (also when a cycle fails).
+    fn drop(&mut self) {
         // SAFETY: Our own child, not reaped yet.
         unsafe {
             libc::kill(self.0, libc::SIGKILL);
@@ -126,8 +128,8 @@ fn cycle(ko: &str) {
     proc_write(format!("U {}", b.pid()).as_bytes()).expect("U");
     // A process left registered, exiting: dropped by the sampler or by rmmod.
     dev.register(b.pid()).expect("REGISTER");
-    a.kill();
-    b.kill();
+    drop(a);
+    drop(b);
     dev.set_period_us(abi::PERIOD_DEFAULT_US).unwrap();
 }
 
