@@ -18,6 +18,18 @@ pub const PROC_STATUS: &str = "/proc/mp3/status";
 /// The sysfs directory of the device.
 pub const SYSFS: &str = "/sys/class/pfprof/pfprof";
 
+/// Every ioctl request the module implements.
+pub const KNOWN_IOCTLS: [u32; 8] = [
+    abi::IOC_VERSION,
+    abi::IOC_REGISTER,
+    abi::IOC_UNREGISTER,
+    abi::IOC_QUERY,
+    abi::IOC_QUERY_PID,
+    abi::IOC_LIST,
+    abi::IOC_RESET,
+    abi::IOC_SET_PERIOD,
+];
+
 /// The device, opened read-write.
 #[derive(Debug)]
 pub struct Dev(pub File);
@@ -302,21 +314,7 @@ pub struct Faulter {
 impl Faulter {
     /// Starts `faulter PAGES THREADS`; returns once it is ready.
     pub fn start(pages: usize, threads: usize) -> Faulter {
-        let mut child = Command::new(crate::bin_path("faulter"))
-            .args([pages.to_string(), threads.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start faulter");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut f = Faulter {
-            child,
-            stdin,
-            stdout,
-        };
-        f.expect_line("ready");
-        f
+        Faulter::start_bin("faulter", &[&pages.to_string(), &threads.to_string()])
     }
 
     pub fn pid(&self) -> i32 {

@@ -25,6 +25,17 @@ pub fn module_path() -> PathBuf {
     PathBuf::from(std::env::var_os("PFPROF_KO").expect("PFPROF_KO is set by the lab runner"))
 }
 
+/// The number after `name` in the command line `args` of one of the
+/// src/bin/ programs (`--ops 1000`); panics with a clear message if it is
+/// not a number.
+pub fn arg_value(args: &[String], name: &str) -> Option<u64> {
+    args.iter().position(|a| a == name).map(|i| {
+        args.get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} needs a number"))
+    })
+}
+
 /// Runs a command and returns whether it exited with 0.
 pub fn sh(cmd: &str) -> bool {
     Command::new("sh")

@@ -1,7 +1,7 @@
 //! The ioctls of /dev/pfprof: every command, and a table of bad numbers
 //! and arguments, each with its errno.
 
-use vmtests::dev::{abi, sysfs, Dev, Faulter};
+use vmtests::dev::{abi, sysfs, Dev, Faulter, KNOWN_IOCTLS};
 use vmtests::require_lab;
 
 /// Addresses no ioctl may accept: null, unmapped, and kernel space.
@@ -164,16 +164,6 @@ fn period_is_settable_within_range() {
 fn unknown_commands_get_enotty() {
     require_lab();
     let dev = Dev::open();
-    let known = [
-        abi::IOC_VERSION,
-        abi::IOC_REGISTER,
-        abi::IOC_UNREGISTER,
-        abi::IOC_QUERY,
-        abi::IOC_QUERY_PID,
-        abi::IOC_LIST,
-        abi::IOC_RESET,
-        abi::IOC_SET_PERIOD,
-    ];
     let mut scratch = [0u8; 256];
     let mut tried = 0;
     // Every number of our type byte, each direction and some sizes; and
@@ -182,7 +172,7 @@ fn unknown_commands_get_enotty() {
         for dir in 0..4u32 {
             for size in [0u32, 8, 16, 48, 96, 255] {
                 let req = (dir << 30) | (size << 16) | (abi::IOC_MAGIC << 8) | nr;
-                if known.contains(&req) {
+                if KNOWN_IOCTLS.contains(&req) {
                     continue;
                 }
                 assert_eq!(
@@ -206,15 +196,8 @@ fn bad_pointers_get_efault() {
     let dev = Dev::open();
     dev.clean();
     for ptr in BAD_POINTERS {
-        for req in [
-            abi::IOC_VERSION,
-            abi::IOC_REGISTER,
-            abi::IOC_UNREGISTER,
-            abi::IOC_QUERY,
-            abi::IOC_QUERY_PID,
-            abi::IOC_LIST,
-            abi::IOC_SET_PERIOD,
-        ] {
+        // Every request with an argument (RESET takes none).
+        for req in KNOWN_IOCTLS.into_iter().filter(|&r| r != abi::IOC_RESET) {
             assert_eq!(
                 dev.ioctl_raw(req, ptr),
                 Err(libc::EFAULT),

@@ -110,38 +110,20 @@ pub fn main(args: &StressArgs) -> Result<ExitCode> {
         "stress figures ({flavour} kernel, {}):",
         fmt_duration(started.elapsed())
     );
-    println!(
-        "  operations fuzzed    {}",
-        show(figure(out, "fuzz:", "ops"))
-    );
-    println!(
-        "  fuzz violations      {}",
-        show(figure(out, "fuzz:", "violations"))
-    );
-    println!(
-        "  fuzz worker crashes  {}",
-        show(figure(out, "fuzz:", "crashes"))
-    );
-    println!(
-        "  processes churned    {}",
-        show(figure(out, "churn:", "procs"))
-    );
-    println!(
-        "  race operations      {}",
-        show(figure(out, "races:", "ops"))
-    );
-    println!(
-        "  rmmod attempts       {}",
-        show(figure(out, "races:", "rmmod_attempts"))
-    );
-    println!(
-        "  race errors          {}",
-        show(figure(out, "races:", "errors"))
-    );
-    println!(
-        "  load/unload cycles   {}",
-        show(figure(out, "leakcycles:", "cycles"))
-    );
+    // (label, summary line prefix, key) of each figure the parts print.
+    let figures = [
+        ("operations fuzzed", "fuzz:", "ops"),
+        ("fuzz violations", "fuzz:", "violations"),
+        ("fuzz worker crashes", "fuzz:", "crashes"),
+        ("processes churned", "churn:", "procs"),
+        ("race operations", "races:", "ops"),
+        ("rmmod attempts", "races:", "rmmod_attempts"),
+        ("race errors", "races:", "errors"),
+        ("load/unload cycles", "leakcycles:", "cycles"),
+    ];
+    for (label, prefix, key) in figures {
+        println!("  {label:20} {}", show(figure(out, prefix, key)));
+    }
     println!("  splats               {}", outcome.splats.len());
     println!("  leaks                {}", show(leaks));
     if let Some(problem) = outcome.lab_problem() {

@@ -12,15 +12,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use vmtests::arg_value;
 use vmtests::dev::{abi, proc_pids, proc_write, Dev};
-
-fn arg_value(args: &[String], name: &str) -> Option<u64> {
-    args.iter().position(|a| a == name).map(|i| {
-        args.get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} needs a number"))
-    })
-}
 
 /// A child blocked on a pipe until its write end is closed.
 #[derive(Debug)]

@@ -40,7 +40,8 @@ use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vmtests::dev::{abi, Dev, PROC_STATUS, SYSFS};
+use vmtests::arg_value;
+use vmtests::dev::{abi, Dev, KNOWN_IOCTLS, PROC_STATUS, SYSFS};
 
 /// The errnos each entry point may return (README, "The module's
 /// interfaces", and the kernel's own checks before the module's).
@@ -531,20 +532,10 @@ impl Worker {
     }
 
     fn ioctl(&mut self) {
-        let known = [
-            abi::IOC_VERSION,
-            abi::IOC_REGISTER,
-            abi::IOC_UNREGISTER,
-            abi::IOC_QUERY,
-            abi::IOC_QUERY_PID,
-            abi::IOC_LIST,
-            abi::IOC_RESET,
-            abi::IOC_SET_PERIOD,
-        ];
         let cmd = match self.rng.below(10) {
             // RESET as root succeeds; keep it rare so the counters mean
             // something (a QUERY instead, 4 times in 5).
-            0..=5 => match self.rng.pick(&known) {
+            0..=5 => match self.rng.pick(&KNOWN_IOCTLS) {
                 abi::IOC_RESET if self.rng.chance(80) => abi::IOC_QUERY,
                 c => c,
             },
@@ -557,7 +548,7 @@ impl Worker {
                 (dir << 30) | (size << 16) | (abi::IOC_MAGIC << 8) | self.rng.below(256) as u32
             }
             // A known number with its direction or size changed.
-            8 => self.rng.pick(&known) ^ (1 << (16 + self.rng.below(16))),
+            8 => self.rng.pick(&KNOWN_IOCTLS) ^ (1 << (16 + self.rng.below(16))),
             _ => self.rng.next() as u32,
         };
         // Contents: a plausible argument for the command, often mutated.
@@ -859,14 +850,6 @@ impl Worker {
         }
         writeln!(out, "violations {}", self.violations).unwrap();
     }
-}
-
-fn arg_value(args: &[String], name: &str) -> Option<u64> {
-    args.iter().position(|a| a == name).map(|i| {
-        args.get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} needs a number"))
-    })
 }
 
 fn worker(k: u64, seed: u64, ops: u64, seconds: u64) {

@@ -17,17 +17,10 @@
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use vmtests::arg_value;
 use vmtests::dev::{abi, proc_write, Dev, Mapping};
 
 const KMEMLEAK: &str = "/sys/kernel/debug/kmemleak";
-
-fn arg_value(args: &[String], name: &str) -> Option<u64> {
-    args.iter().position(|a| a == name).map(|i| {
-        args.get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} needs a number"))
-    })
-}
 
 /// insmod, without a shell: finit_module(2).
 fn insmod(ko: &str) -> std::io::Result<()> {
@@ -103,22 +96,8 @@ fn cycle(ko: &str) {
     let b = Sleeper::new();
     dev.register(a.pid()).expect("REGISTER");
     proc_write(format!("R {}", b.pid()).as_bytes()).expect("R");
-    let classic = Mapping::new(
-        &dev,
-        0,
-        abi::CLASSIC_SIZE as usize,
-        libc::PROT_READ,
-        libc::MAP_SHARED,
-    )
-    .expect("mmap classic");
-    let ext = Mapping::new(
-        &dev,
-        abi::EXT_OFFSET,
-        abi::EXT_SIZE as usize,
-        libc::PROT_READ,
-        libc::MAP_SHARED,
-    )
-    .expect("mmap ext");
+    let classic = Mapping::classic(&dev);
+    let ext = Mapping::extended(&dev);
     dev.wait_ticks(3);
     assert_ne!(classic.u64(0), abi::CLASSIC_EMPTY, "a classic sample");
     assert!(ext.u64(std::mem::offset_of!(abi::ExtHeader, head)) >= 3);

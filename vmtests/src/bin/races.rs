@@ -16,15 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use vmtests::arg_value;
 use vmtests::dev::{abi, ext_records, proc_pids, proc_write, sysfs, Dev, Mapping, SYSFS};
-
-fn arg_value(args: &[String], name: &str) -> Option<u64> {
-    args.iter().position(|a| a == name).map(|i| {
-        args.get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} needs a number"))
-    })
-}
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -47,17 +40,6 @@ fn rng(seed: &mut u64) -> u64 {
     *seed ^= *seed >> 7;
     *seed ^= *seed << 17;
     *seed
-}
-
-fn ext_map(dev: &Dev) -> Mapping {
-    Mapping::new(
-        dev,
-        abi::EXT_OFFSET,
-        abi::EXT_SIZE as usize,
-        libc::PROT_READ,
-        libc::MAP_SHARED,
-    )
-    .expect("mmap ext")
 }
 
 fn main() {
@@ -150,15 +132,8 @@ fn main() {
     spawn(
         &mut threads,
         Box::new(|dev, sh, seed| {
-            let m = ext_map(dev);
-            let classic = Mapping::new(
-                dev,
-                0,
-                abi::CLASSIC_SIZE as usize,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-            )
-            .expect("mmap classic");
+            let m = Mapping::extended(dev);
+            let classic = Mapping::classic(dev);
             let mut last_head = 0;
             for _ in 0..50 {
                 let head = m.u64(offset_of!(abi::ExtHeader, head));
@@ -189,7 +164,7 @@ fn main() {
     spawn(
         &mut threads,
         Box::new(|dev, sh, _| {
-            let m = ext_map(dev);
+            let m = Mapping::extended(dev);
             let resets = || m.u64(offset_of!(abi::ExtHeader, resets));
             let mut prev: Option<(u64, abi::Status)> = None;
             for _ in 0..100 {
