@@ -1,5 +1,7 @@
-//! The one formatting module of the tools: numbers, durations, rates, and
-//! the sample and record line formats.
+//! The formats the tools share: thousands separators, short durations,
+//! optional rates, and the sample and record lines of each output format.
+//! Layouts that belong to one renderer (`pfprof run`'s msec, a table's
+//! seconds, a chart's axis labels) are formatted there.
 
 use std::io::{self, Write};
 
