@@ -4,7 +4,7 @@
 //! Each tool is collect -> model -> render: collection talks to the module
 //! through libpfprof, models are plain data derived from what was collected
 //! (rates are `None` when a counter went backwards), and renderers write the
-//! model to an `impl Write`, so every output is tested as text. [`format`]
+//! model to an `impl Write`, so every output is tested as text. [`format`](mod@format)
 //! holds the formats the tools share (thousands separators, short
 //! durations, optional rates, the sample and record lines); a renderer
 //! formats a figure itself only where the layout is its own: raw integers
