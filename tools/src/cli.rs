@@ -91,23 +91,23 @@ pub struct MonitorCli {
     pub period: u32,
 }
 
-/// Sort keys of pfprof-top.
+/// Sort keys of pfprof-top, named after the columns they sort by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum SortKey {
-    /// Process id, ascending
+    /// PID, ascending
     Pid,
-    /// Command name
+    /// COMMAND, alphabetical
     Command,
-    /// Minor faults per second
+    /// MINFLT/s, highest first
     Minflt,
-    /// Major faults per second
+    /// MAJFLT/s, highest first
     Majflt,
-    /// Total faults since registration
+    /// FAULTS (since registration), highest first
     #[default]
     Faults,
-    /// CPU utilization
+    /// CPU%, highest first
     Cpu,
-    /// Registration time, longest first
+    /// SINCE, longest registered first
     Since,
 }
 
@@ -124,42 +124,179 @@ impl SortKey {
             SortKey::Since => SortKey::Pid,
         }
     }
+
+    /// The header of the column this key sorts by.
+    pub fn column(self) -> &'static str {
+        match self {
+            SortKey::Pid => "PID",
+            SortKey::Command => "COMMAND",
+            SortKey::Minflt => "MINFLT/s",
+            SortKey::Majflt => "MAJFLT/s",
+            SortKey::Faults => "FAULTS",
+            SortKey::Cpu => "CPU%",
+            SortKey::Since => "SINCE",
+        }
+    }
 }
 
-/// A live table of the processes pfprof profiles.
+/// Output formats of pfprof-top's batch mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum TopFormat {
+    /// A table per iteration, under a line with the time (as top -b)
+    #[default]
+    Text,
+    /// One row per process and iteration, with a header line; plain numbers
+    Csv,
+    /// JSON Lines: one object per process and iteration; plain numbers
+    Json,
+}
+
+const TOP_AFTER_HELP: &str = "\
+Columns:
+  PID       the process (a thread id given with -p is shown as its process)
+  COMMAND   its command name (/proc/PID/comm)
+  MINFLT/s  minor page faults per second over the last interval
+  MAJFLT/s  major page faults (faults that read from disk or swap) per second
+  FAULTS    minor + major faults since registration (procfs: since pfprof-top
+            started watching; replay: since the process's first record)
+  CPU%      CPU time over the interval, in percent of one CPU (200 = two CPUs)
+  SINCE     how long the process has been registered (watched, recorded)
+  A rate is `-` (csv: empty, json: null) when unknown: a counter went backwards
+  (a reset) or no interval has passed yet. The first screen shows averages
+  since registration (module), or \"waiting for the first interval\".
+
+Interactive keys:
+  q, Ctrl-C     quit
+  s             sort by the next column; the sorted column is named in the
+                title and marked with an arrow
+  r             reverse the sort order
+  Up/Down, PgUp/PgDn, Home
+                scroll the table when it is longer than the terminal
+  h, ?          show or hide the help screen
+  Ctrl-Z        suspend (the terminal is restored; `fg` resumes)
+
+Batch mode (-b, or whenever stdout is not a terminal, as with `top -b`):
+  text writes a table per iteration under a line with the wall-clock time
+  (UTC, RFC 3339) and the seconds elapsed since pfprof-top started (replay:
+  since the recording's start); csv and json write one record per process
+  and iteration with the same `time` and `elapsed_s` fields, plain numbers
+  without thousands separators. Each iteration covers one interval: the
+  first is printed after the first delay. On SIGINT or SIGTERM the partial
+  interval since the last iteration is printed, then pfprof-top exits (as
+  `perf stat -I` does). A closed pipe (`| head`) ends it quietly.
+
+Durations (-d): a number of seconds (0.5, 2), or a number with a unit
+  (500ms, 2s, 0.5s, 1m, 1s 500ms); from 10ms to 1h.
+
+Examples:
+  pfprof-top                                 live screen of the registered processes
+  pfprof-top -d 500ms -s cpu -r              every half second, lowest CPU% first
+  pfprof-top --backend procfs -p 1234,5678   without the module, from /proc
+  pfprof-top -b -n 3 | head -20              three plain tables
+  pfprof-top -b -d 2s --format csv > top.csv
+  pfprof-top -b --format json -n 10 | jq .minflt_per_s
+  monitor --per-process --header --follow --format csv > rec.csv   # record...
+  pfprof-top --replay rec.csv                # ...and play it back
+
+Exit status:
+  0  quit with q, Ctrl-C, SIGINT or SIGTERM, after -n iterations, at the end
+     of a replay, when no watched process is left (batch), or when the output
+     pipe closed
+  1  an error: no module (the message names the device tried; use
+     --backend procfs), no process alive among -p, an unreadable recording
+  2  invalid arguments";
+
+/// A live table of the page faults and CPU time of the profiled processes.
 ///
-/// Interactive keys: q quits, s cycles the sort key. Batch mode (-b) prints
-/// plain tables, one per iteration, for scripts.
+/// Shows the processes registered with the pfprof module (or, with
+/// --backend procfs, the processes given with -p, read from /proc; or, with
+/// --replay, a recording of `monitor --per-process`), refreshed every
+/// --delay. On a terminal it is an interactive screen (keys below); when
+/// stdout is not a terminal, or with -b, it writes plain text, csv or JSON
+/// Lines, one iteration per delay.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "pfprof-top", version)]
+#[command(name = "pfprof-top", version, after_long_help = TOP_AFTER_HELP)]
 pub struct TopCli {
     /// The device.
     #[command(flatten)]
     pub device: DeviceArgs,
-    /// Batch mode: no screen control, no keys
+    /// Batch mode: plain output, no screen control, no keys (the default
+    /// when stdout is not a terminal)
     #[arg(short, long)]
     pub batch: bool,
     /// Stop after this many iterations
     #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub iterations: Option<u64>,
-    /// Seconds between updates
-    #[arg(short, long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_delay)]
-    pub delay: f64,
-    /// Sort key
+    /// Time between updates: seconds (0.5) or with a unit (500ms, 2s)
+    #[arg(short, long, value_name = "DURATION", default_value = "1s", value_parser = parse_delay)]
+    pub delay: std::time::Duration,
+    /// Sort by this column
     #[arg(short, long, value_enum, default_value_t = SortKey::Faults)]
     pub sort: SortKey,
-    /// The backend.
-    #[command(flatten)]
-    pub backend: BackendArgs,
+    /// Reverse the sort order
+    #[arg(short, long)]
+    pub reverse: bool,
+    /// Batch output format
+    #[arg(long, value_enum, default_value_t = TopFormat::Text)]
+    pub format: TopFormat,
+    /// Where the figures come from
+    #[arg(long, value_enum, default_value_t = Backend::Module)]
+    pub backend: Backend,
+    /// Only these processes (module), or the processes to watch (procfs);
+    /// comma-separated, repeatable. A thread id stands for its process; a
+    /// pid that is not alive is reported and skipped
+    #[arg(
+        short = 'p',
+        long = "pid",
+        value_name = "PID[,PID...]",
+        value_delimiter = ',',
+        required_if_eq("backend", "procfs")
+    )]
+    pub pids: Vec<Pid>,
+    /// Play back a recording of `monitor --per-process` (any format; HZ
+    /// from its `--header` line) at the recorded pace, one step per --delay
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["backend", "pids"])]
+    pub replay: Option<PathBuf>,
 }
 
-fn parse_delay(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(d) if (0.01..=3600.0).contains(&d) => Ok(d),
-        _ => Err(format!(
-            "`{s}` is not a delay between 0.01 and 3600 seconds"
+/// Parses pfprof-top's delay: a bare number of seconds (as top takes it),
+/// or a humantime duration (`500ms`, `2s`, `1m`); 10 ms to 1 h.
+pub fn parse_delay(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let d = match t.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
+            Some(std::time::Duration::from_secs_f64(secs.min(1e9)))
+        }
+        Ok(_) => None,
+        Err(_) => humantime::parse_duration(t)
+            .ok()
+            .or_else(|| fractional_duration(t)),
+    };
+    let range = std::time::Duration::from_millis(10)..=std::time::Duration::from_secs(3600);
+    match d {
+        Some(d) if range.contains(&d) => Ok(d),
+        Some(_) => Err(format!("delay `{s}` is out of range (10ms to 1h)")),
+        None => Err(format!(
+            "`{s}` is not a duration: give seconds (0.5, 2) or a number with a unit (500ms, 2s)"
         )),
     }
+}
+
+/// `0.5s`, `1.5ms`, `0.1m`: a decimal number and one unit, which humantime
+/// does not take.
+fn fractional_duration(t: &str) -> Option<std::time::Duration> {
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    };
+    let v = num.parse::<f64>().ok().filter(|v| v.is_finite())? * scale;
+    Some(std::time::Duration::from_secs_f64(v.min(1e9)))
 }
 
 /// Parses a sampling period: a number of microseconds, or a number with a
@@ -359,6 +496,7 @@ pub fn all_commands() -> Vec<clap::Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn the_command_definitions_are_consistent() {
@@ -378,6 +516,34 @@ mod tests {
         assert!(parse_period_us("11s").is_err());
         assert!(parse_period_us("fast").is_err());
         assert!(parse_period_us("-5ms").is_err());
+    }
+
+    #[test]
+    fn top_delays_are_seconds_or_durations() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_delay("0.5"), Ok(ms(500)));
+        assert_eq!(parse_delay("2"), Ok(ms(2000)));
+        assert_eq!(parse_delay("500ms"), Ok(ms(500)));
+        assert_eq!(parse_delay("2s"), Ok(ms(2000)));
+        assert_eq!(parse_delay("1s 500ms"), Ok(ms(1500)));
+        assert_eq!(parse_delay("1m"), Ok(ms(60_000)));
+        assert!(parse_delay("5ms").unwrap_err().contains("out of range"));
+        assert!(parse_delay("2h").is_err());
+        assert!(parse_delay("-1").is_err());
+        assert_eq!(parse_delay("0.5s"), Ok(ms(500)));
+        assert_eq!(parse_delay("1.5ms").unwrap_err(), "delay `1.5ms` is out of range (10ms to 1h)");
+        assert!(parse_delay("soon").unwrap_err().contains("not a duration"));
+    }
+
+    #[test]
+    fn top_sort_keys_are_named_by_their_columns() {
+        assert_eq!(SortKey::Minflt.column(), "MINFLT/s");
+        assert_eq!(SortKey::Cpu.column(), "CPU%");
+        let mut k = SortKey::Pid;
+        for _ in 0..7 {
+            k = k.next();
+        }
+        assert_eq!(k, SortKey::Pid);
     }
 
     #[test]
@@ -412,21 +578,37 @@ mod tests {
         assert!(MonitorCli::try_parse_from(["monitor", "--format", "xml"]).is_err());
         let t = TopCli::try_parse_from(["pfprof-top", "-b", "-n", "2", "-d", "0.5", "-s", "cpu"])
             .unwrap();
-        assert!(t.batch);
+        assert!(t.batch && !t.reverse);
         assert_eq!(
-            (t.iterations, t.delay, t.sort),
-            (Some(2), 0.5, SortKey::Cpu)
+            (t.iterations, t.delay, t.sort, t.format),
+            (Some(2), Duration::from_millis(500), SortKey::Cpu, TopFormat::Text)
         );
         assert!(TopCli::try_parse_from(["pfprof-top", "-n", "0"]).is_err());
         assert!(TopCli::try_parse_from(["pfprof-top", "-d", "0"]).is_err());
+        let t = TopCli::try_parse_from(["pfprof-top", "-r", "--format", "json"]).unwrap();
+        assert!(t.reverse && t.format == TopFormat::Json);
+        assert_eq!(t.delay, Duration::from_secs(1));
+        let r = TopCli::try_parse_from(["pfprof-top", "--replay", "x.csv"]).unwrap();
+        assert_eq!(r.replay, Some(PathBuf::from("x.csv")));
+        assert!(TopCli::try_parse_from(["pfprof-top", "--replay", "x", "-p", "1"]).is_err());
     }
 
     #[test]
     fn procfs_backend_needs_pids() {
-        let t = TopCli::try_parse_from(["pfprof-top", "--backend", "procfs", "--pid", "1", "2"])
-            .unwrap();
-        assert_eq!(t.backend.backend, Backend::Procfs);
-        assert_eq!(t.backend.pids.len(), 2);
+        let t = TopCli::try_parse_from([
+            "pfprof-top",
+            "--backend",
+            "procfs",
+            "--pid",
+            "1,2",
+            "-p",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!(t.backend, Backend::Procfs);
+        let raw: Vec<i32> = t.pids.iter().map(|p| p.as_raw()).collect();
+        assert_eq!(raw, [1, 2, 3]);
+        assert!(TopCli::try_parse_from(["pfprof-top", "-p", "1,x"]).is_err());
         assert!(TopCli::try_parse_from(["pfprof-top", "--backend", "procfs"]).is_err());
         assert!(TopCli::try_parse_from(["pfprof-top", "--backend", "sysfs"]).is_err());
         let m = MonitorCli::try_parse_from([

@@ -1,0 +1,421 @@
+//! `pfprof-top`: collect per-process counters, derive rates, render them as
+//! a screen (ratatui on crossterm, [`screen`]) or as batch text, csv or JSON
+//! Lines ([`batch`]).
+//!
+//! The sources are the module (libpfprof's [`Profiler`]), /proc
+//! (libpfprof's [`Watch`]) and a recording of `monitor --per-process`
+//! ([`replay`]); each gives [`Snapshot`]s, and [`model`] turns two of them
+//! into [`Row`]s. Waiting between snapshots is always signal-aware
+//! ([`wait`]): SIGINT and SIGTERM end the wait at once.
+
+use std::cmp::Ordering;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, SystemTime};
+
+use libpfprof::procfs::Watch;
+use libpfprof::{Error, Pid, ProcStats, Profiler, State};
+
+use crate::cli::{Backend, SortKey, TopCli};
+use crate::format;
+use crate::{Result, ToolError};
+
+pub mod batch;
+pub mod pids;
+pub mod replay;
+pub mod screen;
+pub mod wait;
+
+/// Where a snapshot's figures came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The pfprof module.
+    Module,
+    /// /proc (`--backend procfs`).
+    Procfs,
+    /// A recording (`--replay`).
+    Replay,
+}
+
+/// One collection: every process's counters at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// CLOCK_MONOTONIC at collection, in nanoseconds (replay: the recorded
+    /// time, from 0 at the recording's start).
+    pub at_ns: u64,
+    /// The wall-clock time of the collection (replay: of the playback).
+    pub wall: SystemTime,
+    /// The sampler's state.
+    pub state: State,
+    /// The sampling period in microseconds.
+    pub period_us: u32,
+    /// The processes: counters and command name.
+    pub procs: Vec<(ProcStats, String)>,
+    /// Where the figures came from.
+    pub origin: Origin,
+}
+
+/// The command name of a process (`/proc/PID/comm`), or `?`.
+fn comm(pid: Pid) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim_end().to_owned())
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
+/// Collects a snapshot of the registered processes, or of those of `only`
+/// among them (a process that goes away meanwhile is skipped).
+pub fn collect(p: &Profiler, only: Option<&[Pid]>) -> Result<Snapshot> {
+    let status = p.query()?;
+    let mut procs = Vec::new();
+    for pid in p.list()? {
+        if only.is_some_and(|o| !o.contains(&pid)) {
+            continue;
+        }
+        match p.query_pid(pid) {
+            Ok(s) => procs.push((s, comm(pid))),
+            Err(Error::NotRegistered { .. } | Error::NoSuchProcess { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Snapshot {
+        at_ns: libpfprof::monotonic_now_ns(),
+        wall: SystemTime::now(),
+        state: status.state,
+        period_us: status.period_us,
+        procs,
+        origin: Origin::Module,
+    })
+}
+
+/// Collects a snapshot from /proc (`--backend procfs`); a process that is
+/// gone is dropped. `period_us` is the refresh delay.
+pub fn collect_procfs(watch: &mut Watch, period_us: u32) -> Result<Snapshot> {
+    let procs = watch
+        .collect()?
+        .into_iter()
+        .filter(|c| !c.exited)
+        .map(|c| (c.stats, c.comm))
+        .collect();
+    Ok(Snapshot {
+        at_ns: libpfprof::monotonic_now_ns(),
+        wall: SystemTime::now(),
+        state: State::Running,
+        period_us,
+        procs,
+        origin: Origin::Procfs,
+    })
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The process.
+    pub pid: Pid,
+    /// Its command name.
+    pub command: String,
+    /// Minor faults per second over the interval.
+    pub minflt_per_s: Option<f64>,
+    /// Major faults per second over the interval.
+    pub majflt_per_s: Option<f64>,
+    /// Minor + major faults since registration.
+    pub total_faults: u64,
+    /// CPU utilization over the interval, in percent of one CPU.
+    pub cpu_percent: Option<f64>,
+    /// How long it has been registered, in nanoseconds.
+    pub registered_for_ns: u64,
+}
+
+/// Derives the rows: rates over the interval since `prev`. Without `prev`
+/// (the first frame), the module's rates are averages since registration;
+/// /proc's and a replay's are unknown (their figures start at 0 then).
+/// `None` also where a counter went backwards (a reset).
+pub fn model(prev: Option<&Snapshot>, cur: &Snapshot, sort: SortKey) -> Vec<Row> {
+    let mut rows: Vec<Row> = cur
+        .procs
+        .iter()
+        .map(|(s, command)| {
+            let before = prev.and_then(|p| {
+                p.procs
+                    .iter()
+                    .find(|(o, _)| o.pid == s.pid && o.registered_ns == s.registered_ns)
+                    .map(|(o, _)| (*o, p.at_ns))
+            });
+            // Without an earlier reading, the baseline is the registration.
+            let (b_min, b_maj, b_cpu, b_at) = match before {
+                Some((o, at)) => (o.minor_faults, o.major_faults, o.cpu_ns, at),
+                None if prev.is_none() && cur.origin != Origin::Module => (0, 0, 0, cur.at_ns),
+                None => (0, 0, 0, s.registered_ns),
+            };
+            let dt = cur.at_ns.saturating_sub(b_at);
+            Row {
+                pid: s.pid,
+                command: command.clone(),
+                minflt_per_s: format::rate_per_s(b_min, s.minor_faults, dt),
+                majflt_per_s: format::rate_per_s(b_maj, s.major_faults, dt),
+                total_faults: s.minor_faults.saturating_add(s.major_faults),
+                cpu_percent: format::rate_per_s(b_cpu, s.cpu_ns, dt).map(|ns_per_s| ns_per_s / 1e7),
+                registered_for_ns: cur.at_ns.saturating_sub(s.registered_ns),
+            }
+        })
+        .collect();
+    sort_rows(&mut rows, sort, false);
+    rows
+}
+
+/// Sorts rows: descending for the figures (unknown last), ascending for
+/// pid and command; `reverse` turns the whole order around.
+pub fn sort_rows(rows: &mut [Row], sort: SortKey, reverse: bool) {
+    let desc = |a: Option<f64>, b: Option<f64>| {
+        b.unwrap_or(f64::NEG_INFINITY)
+            .partial_cmp(&a.unwrap_or(f64::NEG_INFINITY))
+            .unwrap_or(Ordering::Equal)
+    };
+    rows.sort_by(|a, b| {
+        let primary = match sort {
+            SortKey::Pid => Ordering::Equal,
+            SortKey::Command => a.command.cmp(&b.command),
+            SortKey::Minflt => desc(a.minflt_per_s, b.minflt_per_s),
+            SortKey::Majflt => desc(a.majflt_per_s, b.majflt_per_s),
+            SortKey::Faults => b.total_faults.cmp(&a.total_faults),
+            SortKey::Cpu => desc(a.cpu_percent, b.cpu_percent),
+            SortKey::Since => b.registered_for_ns.cmp(&a.registered_for_ns),
+        };
+        let o = primary.then(a.pid.cmp(&b.pid));
+        if reverse {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+}
+
+/// What a frame's title says about its source, without the time: `2
+/// registered, sampler running, period 50.00ms`.
+pub fn describe(snap: &Snapshot, rows: usize) -> String {
+    let period = format::duration_ns(u64::from(snap.period_us) * 1000);
+    match snap.origin {
+        Origin::Module => format!(
+            "{rows} registered, sampler {}, period {period}",
+            snap.state
+        ),
+        Origin::Procfs => format!("{rows} watched [procfs backend, module not used]"),
+        Origin::Replay => format!("{rows} recorded [replay], period {period}"),
+    }
+}
+
+/// What to say when there are no rows.
+pub fn nothing(origin: Origin) -> &'static str {
+    match origin {
+        Origin::Module => "(no process registered)",
+        Origin::Procfs => "(no watched process left)",
+        Origin::Replay => "(no process in this part of the recording)",
+    }
+}
+
+/// Where `pfprof-top` collects from.
+#[derive(Debug)]
+pub enum Source {
+    /// The module, optionally only some pids.
+    Module(Profiler, Option<Vec<Pid>>),
+    /// /proc.
+    Procfs(Watch, u32),
+    /// A recording.
+    Replay(replay::Replay),
+}
+
+impl Source {
+    /// Opens the source the command line asks for; dead pids are reported
+    /// on `err` and skipped.
+    pub fn open(cli: &TopCli, err: &mut impl Write) -> Result<Source> {
+        if let Some(path) = &cli.replay {
+            return Ok(Source::Replay(replay::Replay::read(path, cli.delay)?));
+        }
+        let pids = if cli.pids.is_empty() {
+            None
+        } else {
+            let alive = pids::resolve(&cli.pids, err)?;
+            if alive.is_empty() {
+                return Err(ToolError::Msg(
+                    "none of the processes given with -p is alive".to_owned(),
+                ));
+            }
+            Some(alive)
+        };
+        let delay_us = u32::try_from(cli.delay.as_micros()).unwrap_or(u32::MAX);
+        Ok(match cli.backend {
+            Backend::Module => Source::Module(crate::open(&cli.device)?, pids),
+            Backend::Procfs => {
+                let mut watch = Watch::new();
+                for pid in pids.unwrap_or_default() {
+                    match watch.add(pid) {
+                        Ok(()) => {}
+                        Err(Error::NoSuchProcess { .. }) => {
+                            writeln!(err, "pfprof-top: process {pid} is gone, skipped")?;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                if watch.pids().is_empty() {
+                    return Err(ToolError::Msg(
+                        "none of the processes given with -p is alive".to_owned(),
+                    ));
+                }
+                Source::Procfs(watch, delay_us)
+            }
+        })
+    }
+
+    /// The next snapshot; `None` at the end of a replay.
+    pub fn collect(&mut self) -> Result<Option<Snapshot>> {
+        Ok(match self {
+            Source::Module(p, only) => Some(collect(p, only.as_deref())?),
+            Source::Procfs(w, period_us) => Some(collect_procfs(w, *period_us)?),
+            Source::Replay(r) => r.next_snapshot(),
+        })
+    }
+
+    /// Whether a batch run should stop: every watched process is gone.
+    pub fn exhausted(&self) -> bool {
+        match self {
+            Source::Procfs(w, _) => w.pids().is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// Runs `pfprof-top`: the screen when stdout is a terminal (and not -b),
+/// batch output otherwise. Messages about skipped pids go to stderr.
+pub fn run(cli: &TopCli, out: &mut impl Write) -> Result<u8> {
+    let mut source = Source::open(cli, &mut std::io::stderr())?;
+    let signals = wait::Signals::install()?;
+    if cli.batch || !std::io::stdout().is_terminal() {
+        batch::run(cli, &mut source, &signals, out)
+    } else {
+        screen::run(cli, &mut source, &signals)
+    }
+}
+
+/// The seconds in `d`, for the outputs.
+pub fn secs(ns: u64) -> f64 {
+    Duration::from_nanos(ns).as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn pid(n: i32) -> Pid {
+        Pid::new(n).unwrap()
+    }
+
+    pub(crate) fn snap(at_ns: u64, procs: &[(i32, &str, u64, u64, u64)]) -> Snapshot {
+        Snapshot {
+            at_ns,
+            wall: SystemTime::UNIX_EPOCH + Duration::from_nanos(at_ns),
+            state: State::Running,
+            period_us: 50_000,
+            origin: Origin::Module,
+            procs: procs
+                .iter()
+                .map(|&(p, c, min, maj, cpu)| {
+                    (
+                        ProcStats::fixture(pid(p), min, maj, cpu, 10 * S),
+                        c.to_owned(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn rates_over_the_interval() {
+        let a = snap(20 * S, &[(7, "work", 1000, 0, S)]);
+        let b = snap(22 * S, &[(7, "work", 3000, 4, 2 * S)]);
+        let rows = model(Some(&a), &b, SortKey::Faults);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].minflt_per_s, Some(1000.0));
+        assert_eq!(rows[0].majflt_per_s, Some(2.0));
+        assert_eq!(rows[0].cpu_percent, Some(50.0));
+        assert_eq!(rows[0].total_faults, 3004);
+        assert_eq!(rows[0].registered_for_ns, 12 * S);
+    }
+
+    #[test]
+    fn first_frame_averages_since_registration() {
+        let b = snap(20 * S, &[(7, "work", 3000, 0, 5 * S)]);
+        let rows = model(None, &b, SortKey::Faults);
+        assert_eq!(rows[0].minflt_per_s, Some(300.0));
+        assert_eq!(rows[0].cpu_percent, Some(50.0));
+    }
+
+    #[test]
+    fn first_procfs_frame_has_no_rates_instead_of_zeros() {
+        let mut b = snap(20 * S, &[(7, "work", 3000, 0, 5 * S)]);
+        b.origin = Origin::Procfs;
+        let rows = model(None, &b, SortKey::Faults);
+        assert_eq!(rows[0].minflt_per_s, None);
+        assert_eq!(rows[0].cpu_percent, None);
+        assert_eq!(rows[0].total_faults, 3000);
+    }
+
+    #[test]
+    fn a_counter_going_backwards_gives_no_rate() {
+        let a = snap(20 * S, &[(7, "work", 5000, 3, S)]);
+        let b = snap(21 * S, &[(7, "work", 10, 3, 2 * S)]);
+        let rows = model(Some(&a), &b, SortKey::Faults);
+        assert_eq!(rows[0].minflt_per_s, None);
+        assert_eq!(rows[0].majflt_per_s, Some(0.0));
+        assert_eq!(rows[0].cpu_percent, Some(100.0));
+    }
+
+    #[test]
+    fn sort_keys_and_reverse() {
+        let b = snap(
+            20 * S,
+            &[
+                (3, "b", 10, 0, 9 * S),
+                (1, "c", 500, 1, 0),
+                (2, "a", 100, 0, S),
+            ],
+        );
+        let order = |k, rev| {
+            let mut rows = model(None, &b, k);
+            sort_rows(&mut rows, k, rev);
+            rows.iter().map(|r| r.pid.as_raw()).collect::<Vec<_>>()
+        };
+        assert_eq!(order(SortKey::Pid, false), [1, 2, 3]);
+        assert_eq!(order(SortKey::Command, false), [2, 3, 1]);
+        assert_eq!(order(SortKey::Faults, false), [1, 2, 3]);
+        assert_eq!(order(SortKey::Cpu, false), [3, 2, 1]);
+        assert_eq!(order(SortKey::Majflt, false), [1, 2, 3]);
+        assert_eq!(order(SortKey::Pid, true), [3, 2, 1]);
+        assert_eq!(order(SortKey::Cpu, true), [1, 2, 3]);
+        assert_eq!(SortKey::Since.next(), SortKey::Pid);
+    }
+
+    #[test]
+    fn titles_name_the_source() {
+        let b = snap(20 * S, &[(7, "work", 1, 0, 0)]);
+        assert_eq!(
+            describe(&b, 1),
+            "1 registered, sampler running, period 50.00ms"
+        );
+        let mut p = b.clone();
+        p.origin = Origin::Procfs;
+        assert_eq!(
+            describe(&p, 1),
+            "1 watched [procfs backend, module not used]"
+        );
+    }
+
+    #[test]
+    fn the_procfs_backend_reads_this_process() {
+        let mut w = Watch::new();
+        w.add(Pid::this()).unwrap();
+        let snap = collect_procfs(&mut w, 1_000_000).unwrap();
+        assert_eq!(snap.procs.len(), 1);
+        assert_eq!(snap.procs[0].0.pid, Pid::this());
+        assert_eq!(snap.origin, Origin::Procfs);
+    }
+}

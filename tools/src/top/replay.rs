@@ -1,0 +1,214 @@
+//! `--replay FILE`: a recording of `monitor --per-process` played back as
+//! snapshots, one step of `--delay` recorded time at a time.
+//!
+//! A recording holds, per sampling tick, one record per process with the
+//! period's faults and CPU time (and a totals record, pid 0, left out
+//! here); summing them gives the cumulative figures a live source reports.
+//! A process counts as registered one period before its first record. The
+//! command names are not recorded: they show as `?`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use libpfprof::{Pid, ProcStats, State};
+
+use super::{Origin, Snapshot};
+use crate::profile::{self, ProcRecord};
+use crate::{Result, ToolError};
+
+#[derive(Debug, Clone)]
+struct Tick {
+    at_ns: u64,
+    records: Vec<ProcRecord>,
+}
+
+/// A recording being played back.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    ticks: Vec<Tick>,
+    next: usize,
+    step_ns: u64,
+    period_us: u32,
+    cumulative: BTreeMap<i32, ProcStats>,
+    present: Vec<i32>,
+    last_at_ns: u64,
+}
+
+impl Replay {
+    /// Reads a recording; errors name the file.
+    pub fn read(path: &Path, step: Duration) -> Result<Replay> {
+        let p = profile::read(path)?;
+        let name = path.display().to_string();
+        let hz = p.hz_or(None, &name)?;
+        Replay::new(&p.records, hz, p.period_us, step)
+            .map_err(|e| ToolError::Msg(format!("{name}: {e}")))
+    }
+
+    /// Builds a replay of `records` (file order) at `hz`, stepping by `step`.
+    pub fn new(
+        records: &[ProcRecord],
+        hz: u32,
+        period_us: Option<u32>,
+        step: Duration,
+    ) -> Result<Replay> {
+        let first = records.first().ok_or_else(|| {
+            ToolError::Msg(
+                "no per-process records (record with `monitor --per-process --header`)".to_owned(),
+            )
+        })?;
+        let to_ns = |j: u64| {
+            let d = j.saturating_sub(first.jiffies);
+            (u128::from(d) * 1_000_000_000 / u128::from(hz.max(1))) as u64
+        };
+        // Without a stated period, the first gap between ticks.
+        let period_us = period_us.unwrap_or_else(|| {
+            records
+                .iter()
+                .map(|r| to_ns(r.jiffies))
+                .find(|&t| t > 0)
+                .map_or(1_000_000, |ns| u32::try_from(ns / 1000).unwrap_or(u32::MAX))
+        });
+        let period_ns = u64::from(period_us) * 1000;
+        let mut ticks: Vec<Tick> = Vec::new();
+        for r in records {
+            let at_ns = to_ns(r.jiffies) + period_ns;
+            match ticks.last_mut() {
+                Some(t) if t.at_ns == at_ns => {}
+                _ => ticks.push(Tick {
+                    at_ns,
+                    records: Vec::new(),
+                }),
+            }
+            if r.pid > 0 {
+                if let Some(t) = ticks.last_mut() {
+                    t.records.push(*r);
+                }
+            }
+        }
+        Ok(Replay {
+            ticks,
+            next: 0,
+            step_ns: u64::try_from(step.as_nanos()).unwrap_or(u64::MAX),
+            period_us,
+            cumulative: BTreeMap::new(),
+            present: Vec::new(),
+            last_at_ns: 0,
+        })
+    }
+
+    fn consume(&mut self, until_ns: u64) {
+        let mut seen = Vec::new();
+        let period_ns = u64::from(self.period_us) * 1000;
+        while let Some(t) = self.ticks.get(self.next) {
+            if t.at_ns > until_ns && !seen.is_empty() {
+                break;
+            }
+            if t.at_ns > until_ns && self.next > 0 {
+                break;
+            }
+            for r in &t.records {
+                let Some(pid) = Pid::new(r.pid) else { continue };
+                let c = self.cumulative.entry(r.pid).or_insert_with(|| {
+                    ProcStats::fixture(pid, 0, 0, 0, t.at_ns.saturating_sub(period_ns))
+                });
+                c.minor_faults = c.minor_faults.saturating_add(r.minor_faults);
+                c.major_faults = c.major_faults.saturating_add(r.major_faults);
+                c.cpu_ns = c.cpu_ns.saturating_add(r.cpu_ns);
+                if !seen.contains(&r.pid) {
+                    seen.push(r.pid);
+                }
+            }
+            self.last_at_ns = t.at_ns;
+            self.next += 1;
+        }
+        if !seen.is_empty() {
+            self.present = seen;
+        }
+    }
+
+    /// The next step's snapshot (the first call: the first tick), or `None`
+    /// once the recording is over.
+    pub fn next_snapshot(&mut self) -> Option<Snapshot> {
+        if self.next >= self.ticks.len() {
+            return None;
+        }
+        let until = if self.next == 0 {
+            self.ticks[0].at_ns
+        } else {
+            self.last_at_ns.saturating_add(self.step_ns)
+        };
+        self.consume(until);
+        let procs = self
+            .present
+            .iter()
+            .filter_map(|p| self.cumulative.get(p))
+            .map(|s| (*s, "?".to_owned()))
+            .collect();
+        Some(Snapshot {
+            at_ns: self.last_at_ns,
+            wall: SystemTime::now(),
+            state: State::Running,
+            period_us: self.period_us,
+            procs,
+            origin: Origin::Replay,
+        })
+    }
+
+    /// Whether every step has been played.
+    pub fn finished(&self) -> bool {
+        self.next >= self.ticks.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::SortKey;
+    use crate::top::model;
+
+    fn rec(jiffies: u64, pid: i32, min: u64, cpu_ns: u64) -> ProcRecord {
+        ProcRecord {
+            jiffies,
+            pid,
+            minor_faults: min,
+            major_faults: 0,
+            cpu_ns,
+        }
+    }
+
+    #[test]
+    fn steps_accumulate_and_give_rates() {
+        // HZ 1000, period 100 ms: ticks at jiffies 1000, 1100, ... 1900.
+        let mut records = Vec::new();
+        for i in 0..10u64 {
+            records.push(rec(1000 + 100 * i, 7, 50, 50_000_000));
+            if i >= 5 {
+                records.push(rec(1000 + 100 * i, 9, 10, 0));
+            }
+            records.push(rec(1000 + 100 * i, 0, 0, 0));
+        }
+        let mut r = Replay::new(&records, 1000, Some(100_000), Duration::from_millis(500)).unwrap();
+        let first = r.next_snapshot().unwrap();
+        assert_eq!(first.procs.len(), 1);
+        assert_eq!(first.procs[0].0.minor_faults, 50);
+        let second = r.next_snapshot().unwrap();
+        let rows = model(Some(&first), &second, SortKey::Pid);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows[0].minflt_per_s, Some(500.0));
+        assert_eq!(rows[0].cpu_percent, Some(50.0));
+        assert_eq!(rows[0].total_faults, 300);
+        assert_eq!(rows[1].pid.as_raw(), 9);
+        assert_eq!(rows[1].total_faults, 10);
+        let third = r.next_snapshot().unwrap();
+        assert_eq!(third.at_ns - second.at_ns, 400_000_000);
+        assert!(r.finished());
+        assert_eq!(r.next_snapshot(), None);
+    }
+
+    #[test]
+    fn an_empty_recording_is_an_error() {
+        let e = Replay::new(&[], 1000, None, Duration::from_secs(1)).unwrap_err();
+        assert!(e.to_string().contains("monitor --per-process"), "{e}");
+    }
+}
