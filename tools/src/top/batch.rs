@@ -80,8 +80,14 @@ pub fn records<'a>(f: &Frame<'a>) -> Vec<Record<'a>> {
             interval_s: round(secs(f.interval_ns), 3),
             pid: r.pid.as_raw(),
             command: &r.command,
-            minflt_per_s: r.minflt_per_s.filter(|v| v.is_finite()).map(|v| round(v, 1)),
-            majflt_per_s: r.majflt_per_s.filter(|v| v.is_finite()).map(|v| round(v, 1)),
+            minflt_per_s: r
+                .minflt_per_s
+                .filter(|v| v.is_finite())
+                .map(|v| round(v, 1)),
+            majflt_per_s: r
+                .majflt_per_s
+                .filter(|v| v.is_finite())
+                .map(|v| round(v, 1)),
             faults: r.total_faults,
             cpu_percent: r.cpu_percent.filter(|v| v.is_finite()).map(|v| round(v, 1)),
             since_s: round(secs(r.registered_for_ns), 3),

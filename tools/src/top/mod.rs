@@ -193,10 +193,7 @@ pub fn sort_rows(rows: &mut [Row], sort: SortKey, reverse: bool) {
 pub fn describe(snap: &Snapshot, rows: usize) -> String {
     let period = format::duration_ns(u64::from(snap.period_us) * 1000);
     match snap.origin {
-        Origin::Module => format!(
-            "{rows} registered, sampler {}, period {period}",
-            snap.state
-        ),
+        Origin::Module => format!("{rows} registered, sampler {}, period {period}", snap.state),
         Origin::Procfs => format!("{rows} watched [procfs backend, module not used]"),
         Origin::Replay => format!("{rows} recorded [replay], period {period}"),
     }

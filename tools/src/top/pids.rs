@@ -56,7 +56,8 @@ mod tests {
 
     #[test]
     fn tgid_is_read_from_status() {
-        let s = "Name:\twork\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t4242\nNgid:\t0\nPid:\t4250\n";
+        let s =
+            "Name:\twork\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t4242\nNgid:\t0\nPid:\t4250\n";
         assert_eq!(tgid_of_status(s), Some(4242));
         assert_eq!(tgid_of_status("Name:\tx\n"), None);
     }
@@ -80,7 +81,13 @@ mod tests {
         t.join().unwrap();
         assert_eq!(got, [me]);
         let err = String::from_utf8(err).unwrap();
-        assert!(err.contains(&format!("{tid} is a thread of process {me}")), "{err}");
-        assert!(err.contains(&format!("no process {dead}, skipped")), "{err}");
+        assert!(
+            err.contains(&format!("{tid} is a thread of process {me}")),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("no process {dead}, skipped")),
+            "{err}"
+        );
     }
 }

@@ -25,7 +25,7 @@ use crate::Result;
 
 /// How often keys and signals are looked at while waiting: the bound on
 /// how late SIGINT, SIGTERM or SIGTSTP take effect.
-const SLICE: Duration = Duration::from_millis(50);
+const SLICE: Duration = Duration::from_millis(25);
 
 /// The help screen's text.
 pub const HELP: &str = "\
@@ -160,15 +160,30 @@ impl View {
             }
         };
         let arrow = if self.ascending() { "asc" } else { "desc" };
+        let shown = if self.rows.len() > self.visible {
+            format!(
+                " | rows {}-{}/{}",
+                self.scroll + 1,
+                (self.scroll + self.visible).min(self.rows.len()),
+                self.rows.len()
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{what} | every {} | sort {} {arrow} | h help, q quit",
-            format::duration_ns(u64::try_from(self.delay.as_nanos()).unwrap_or(u64::MAX)),
+            "{what} | sort {} {arrow}{shown} | every {} | h: help",
             self.sort.column(),
+            format::duration_ns(u64::try_from(self.delay.as_nanos()).unwrap_or(u64::MAX)),
         )
     }
 
     /// Draws the view.
     pub fn draw(&mut self, f: &mut Frame<'_>) {
+        // The rows that fit under the title lines and the table header.
+        self.visible = usize::from(f.area().height.saturating_sub(3));
+        self.scroll = self
+            .scroll
+            .min(self.rows.len().saturating_sub(self.visible));
         let [top, status, body] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(1),
@@ -204,16 +219,18 @@ impl View {
                 (true, false) => "v",
             };
             let text = format!("{}{mark}", k.column());
-            if k == SortKey::Command {
+            let cell = if k == SortKey::Command {
                 Cell::from(text)
             } else {
                 Cell::from(Line::from(text).alignment(Alignment::Right))
+            };
+            if k == self.sort {
+                cell.style(Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED))
+            } else {
+                cell
             }
         }))
         .style(Style::default().add_modifier(Modifier::REVERSED));
-        self.visible = usize::from(area.height.saturating_sub(1));
-        let max_scroll = self.rows.len().saturating_sub(self.visible);
-        self.scroll = self.scroll.min(max_scroll);
         let right = |s: String| Cell::from(Line::from(s).alignment(Alignment::Right));
         let rows = self.rows.iter().map(|r| {
             TableRow::new([
@@ -404,8 +421,12 @@ mod tests {
         assert_eq!(lines.len(), 12);
         assert!(lines[0].starts_with("pfprof-top "), "{lines:#?}");
         assert!(lines[0].contains("25 registered"), "{lines:#?}");
-        assert!(lines[1].contains("averages since registration"), "{lines:#?}");
+        assert!(
+            lines[1].contains("averages since registration"),
+            "{lines:#?}"
+        );
         assert!(lines[1].contains("sort FAULTS desc"), "{lines:#?}");
+        assert!(lines[1].contains("rows 1-9/25"), "{lines:#?}");
         assert!(lines[2].contains("PID") && lines[2].contains("FAULTSv"));
         // Highest FAULTS first: pid 25.
         assert_eq!(lines[3].split_whitespace().next(), Some("25"));
@@ -458,7 +479,10 @@ mod tests {
         let mut v = View::new(SortKey::Faults, false, Duration::from_secs(1));
         v.update(None, s.clone());
         let lines = screen(&mut v, 80, 6);
-        assert!(lines[1].contains("waiting for the first interval"), "{lines:#?}");
+        assert!(
+            lines[1].contains("waiting for the first interval"),
+            "{lines:#?}"
+        );
         assert!(lines[3].contains(" - "), "{lines:#?}");
         let mut later = s.clone();
         later.at_ns += S;

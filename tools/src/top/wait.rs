@@ -59,8 +59,8 @@ pub struct Signals {
 impl Signals {
     /// Installs the handlers of SIGINT and SIGTERM.
     pub fn install() -> io::Result<Signals> {
-        let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
-            .map_err(io::Error::from)?;
+        let (read, write) =
+            nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(io::Error::from)?;
         // A second install (tests) leaves the old write end open, unused.
         PIPE_WRITE.store(write.into_raw_fd(), Ordering::SeqCst);
         for sig in [Signal::SIGINT, Signal::SIGTERM] {
@@ -119,7 +119,10 @@ impl Signals {
             // Round up so that the wait does not end a little early.
             let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
             let mut fds = [PollFd::new(self.read.as_fd(), PollFlags::POLLIN)];
-            let _ = poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX));
+            let _ = poll(
+                &mut fds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            );
             self.drain();
         }
     }
