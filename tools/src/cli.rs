@@ -153,57 +153,71 @@ pub enum TopFormat {
 
 const TOP_AFTER_HELP: &str = "\
 Columns:
-  PID       the process (a thread id given with -p is shown as its process)
+  PID       the process (a thread id given with -p shows as its
+            process)
   COMMAND   its command name (/proc/PID/comm)
   MINFLT/s  minor page faults per second over the last interval
-  MAJFLT/s  major page faults (faults that read from disk or swap) per second
-  FAULTS    minor + major faults since registration (procfs: since pfprof-top
-            started watching; replay: since the process's first record)
-  CPU%      CPU time over the interval, in percent of one CPU (200 = two CPUs)
-  SINCE     how long the process has been registered (watched, recorded)
-  A rate is `-` (csv: empty, json: null) when unknown: a counter went backwards
-  (a reset) or no interval has passed yet. The first screen shows averages
-  since registration (module), or \"waiting for the first interval\".
+  MAJFLT/s  major page faults (read from disk or swap) per second
+  FAULTS    minor + major faults since registration (procfs: since
+            pfprof-top started watching; replay: since the
+            process's first record)
+  CPU%      CPU time over the interval, in % of one CPU (200: two)
+  SINCE     time since registration (procfs: since watched)
+  A rate is - (csv: empty, json: null) when unknown: a counter went
+  backwards (a reset), or no interval has passed yet. The first
+  screen shows averages since registration (module), or
+  \"waiting for the first interval\".
 
 Interactive keys:
-  q, Ctrl-C     quit
-  s             sort by the next column; the sorted column is named in the
-                title and marked with an arrow
-  r             reverse the sort order
-  Up/Down, PgUp/PgDn, Home
-                scroll the table when it is longer than the terminal
-  h, ?          show or hide the help screen
-  Ctrl-Z        suspend (the terminal is restored; `fg` resumes)
+  q, Ctrl-C   quit
+  s           sort by the next column (named in the title line,
+              marked in the header)
+  r           reverse the sort order
+  Up, Down, PgUp, PgDn, Home, End
+              scroll the table when it is longer than the terminal
+  h, ?        show or hide the help screen
+  Ctrl-Z      suspend (the terminal is restored; fg resumes)
 
-Batch mode (-b, or whenever stdout is not a terminal, as with `top -b`):
-  text writes a table per iteration under a line with the wall-clock time
-  (UTC, RFC 3339) and the seconds elapsed since pfprof-top started (replay:
-  since the recording's start); csv and json write one record per process
-  and iteration with the same `time` and `elapsed_s` fields, plain numbers
-  without thousands separators. Each iteration covers one interval: the
-  first is printed after the first delay. On SIGINT or SIGTERM the partial
-  interval since the last iteration is printed, then pfprof-top exits (as
-  `perf stat -I` does). A closed pipe (`| head`) ends it quietly.
+Batch mode (-b, or whenever stdout is not a terminal, as top -b):
+  text writes a table per iteration under a line with the
+  wall-clock time (UTC, RFC 3339) and the seconds elapsed since
+  pfprof-top started (replay: since the recording's start). csv
+  and json (JSON Lines) write one record per process and iteration
+  with the same time and elapsed_s fields, and plain numbers
+  without thousands separators. Each iteration covers one
+  interval: the first is printed after the first delay. On SIGINT
+  or SIGTERM the partial interval since the last iteration is
+  printed, then pfprof-top exits (as perf stat -I does). A closed
+  pipe (| head) ends it quietly.
 
-Durations (-d): a number of seconds (0.5, 2), or a number with a unit
-  (500ms, 2s, 0.5s, 1m, 1s 500ms); from 10ms to 1h.
+Durations (-d):
+  a number of seconds (0.5, 2), or a number with a unit (500ms,
+  0.5s, 2s, 1m, \"1s 500ms\"); from 10ms to 1h.
 
 Examples:
-  pfprof-top                                 live screen of the registered processes
-  pfprof-top -d 500ms -s cpu -r              every half second, lowest CPU% first
-  pfprof-top --backend procfs -p 1234,5678   without the module, from /proc
-  pfprof-top -b -n 3 | head -20              three plain tables
+  pfprof-top
+      the live screen of the registered processes
+  pfprof-top -d 500ms -s cpu -r
+      every half second, lowest CPU% first
+  pfprof-top --backend procfs -p 1234,5678
+      without the module, from /proc
+  pfprof-top -b -n 3 | head -20
+      three plain tables
   pfprof-top -b -d 2s --format csv > top.csv
-  pfprof-top -b --format json -n 10 | jq .minflt_per_s
-  monitor --per-process --header --follow --format csv > rec.csv   # record...
-  pfprof-top --replay rec.csv                # ...and play it back
+      a csv row per process every 2 seconds, until Ctrl-C
+  pfprof-top --format json -n 10 | jq .minflt_per_s
+      JSON Lines (piped: batch mode without -b)
+  monitor --per-process --header --follow --format csv > rec.csv
+  pfprof-top --replay rec.csv
+      record, then play the recording back at its pace
 
 Exit status:
-  0  quit with q, Ctrl-C, SIGINT or SIGTERM, after -n iterations, at the end
-     of a replay, when no watched process is left (batch), or when the output
-     pipe closed
-  1  an error: no module (the message names the device tried; use
-     --backend procfs), no process alive among -p, an unreadable recording
+  0  quit with q or Ctrl-C, SIGINT or SIGTERM, -n iterations done,
+     the end of a replay, no watched process left (batch), or the
+     output pipe closed
+  1  an error: no module (the message names the device tried; or
+     use --backend procfs), no process alive among -p, an
+     unreadable recording
   2  invalid arguments";
 
 /// A live table of the page faults and CPU time of the profiled processes.
@@ -531,7 +545,10 @@ mod tests {
         assert!(parse_delay("2h").is_err());
         assert!(parse_delay("-1").is_err());
         assert_eq!(parse_delay("0.5s"), Ok(ms(500)));
-        assert_eq!(parse_delay("1.5ms").unwrap_err(), "delay `1.5ms` is out of range (10ms to 1h)");
+        assert_eq!(
+            parse_delay("1.5ms").unwrap_err(),
+            "delay `1.5ms` is out of range (10ms to 1h)"
+        );
         assert!(parse_delay("soon").unwrap_err().contains("not a duration"));
     }
 
@@ -581,7 +598,12 @@ mod tests {
         assert!(t.batch && !t.reverse);
         assert_eq!(
             (t.iterations, t.delay, t.sort, t.format),
-            (Some(2), Duration::from_millis(500), SortKey::Cpu, TopFormat::Text)
+            (
+                Some(2),
+                Duration::from_millis(500),
+                SortKey::Cpu,
+                TopFormat::Text
+            )
         );
         assert!(TopCli::try_parse_from(["pfprof-top", "-n", "0"]).is_err());
         assert!(TopCli::try_parse_from(["pfprof-top", "-d", "0"]).is_err());

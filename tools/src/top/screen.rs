@@ -15,7 +15,7 @@ use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row as TableRow, Table, TableState, Wrap};
-use ratatui::{Frame, Terminal};
+use ratatui::{Frame, Terminal, TerminalOptions, Viewport};
 
 use super::wait::Signals;
 use super::{describe, model, nothing, sort_rows, Origin, Row, Snapshot, Source};
@@ -296,9 +296,26 @@ impl Drop for Guard {
 /// Runs the interactive screen until q, Ctrl-C, SIGINT, SIGTERM or -n.
 pub fn run(cli: &TopCli, source: &mut Source, signals: &Signals) -> Result<u8> {
     signals.catch_job_control()?;
+    // A panic (a bug) restores the terminal before its message is printed.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = leave();
+        previous(info);
+    }));
     enter()?;
     let _guard = Guard;
-    let mut term: Term = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    let backend = CrosstermBackend::new(io::stdout());
+    let mut term: Term = match terminal::size() {
+        // A terminal that gives no size (`script` without a terminal of its
+        // own): draw 80x24.
+        Ok((0, _) | (_, 0)) => Terminal::with_options(
+            backend,
+            TerminalOptions {
+                viewport: Viewport::Fixed(Rect::new(0, 0, 80, 24)),
+            },
+        )?,
+        _ => Terminal::new(backend)?,
+    };
     term.clear()?;
     let mut view = View::new(cli.sort, cli.reverse, cli.delay);
     let mut prev = source.collect()?;
