@@ -497,6 +497,44 @@ fn pipes_and_redirects_get_plain_text_and_a_closed_pipe_ends_quietly() {
 }
 
 #[test]
+fn without_the_module_the_error_names_the_procfs_backend() {
+    let o = Command::new(TOP)
+        .args(["--device", "/nonexistent/pfprof", "-b", "-n", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("/nonexistent/pfprof"), "{e}");
+    assert!(e.contains("--backend procfs -p PID"), "{e}");
+}
+
+#[test]
+fn batch_mode_ends_when_no_watched_process_is_left() {
+    let mut short = Command::new("sleep")
+        .arg("0.5")
+        .spawn()
+        .expect("spawn sleep");
+    let t = Instant::now();
+    let o = Command::new(TOP)
+        .args([
+            "--backend",
+            "procfs",
+            "-d",
+            "0.2",
+            "-p",
+            &short.id().to_string(),
+        ])
+        .output()
+        .unwrap();
+    let _ = short.wait();
+    assert!(o.status.success());
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.ends_with("(no watched process left)\n"), "{text}");
+}
+
+#[test]
 fn batch_csv_and_json_parse_with_timestamps_and_plain_numbers() {
     let procs = Sleepers::new(2);
     let csv_out = Command::new(TOP)

@@ -239,7 +239,7 @@ impl Source {
         };
         let delay_us = u32::try_from(cli.delay.as_micros()).unwrap_or(u32::MAX);
         Ok(match cli.backend {
-            Backend::Module => Source::Module(crate::open(&cli.device)?, pids),
+            Backend::Module => Source::Module(open_module(cli)?, pids),
             Backend::Procfs => {
                 let mut watch = Watch::new();
                 for pid in pids.unwrap_or_default() {
@@ -277,6 +277,20 @@ impl Source {
             _ => false,
         }
     }
+}
+
+/// Opens the device; without the module, the error says how to do
+/// without it.
+fn open_module(cli: &TopCli) -> Result<Profiler> {
+    crate::open(&cli.device).map_err(|e| match e {
+        ToolError::Lib(Error::ModuleNotLoaded { .. }) if !e.to_string().contains("--backend") => {
+            ToolError::Msg(format!(
+                "{e}; or watch processes from /proc without the module: \
+                 pfprof-top --backend procfs -p PID"
+            ))
+        }
+        e => e,
+    })
 }
 
 /// Runs `pfprof-top`: the screen when stdout is a terminal (and not -b),

@@ -36,7 +36,7 @@ pfprof-top keys
   r              reverse the sort order
   Up/Down, PgUp/PgDn, Home/End
                  scroll the table
-  h, ?, Esc      show or hide this help
+  h, ?, Esc      show or hide this help (Up/Down scroll it)
   Ctrl-Z         suspend (fg resumes)
 
 Columns
@@ -62,8 +62,10 @@ pub struct View {
     pub reverse: bool,
     /// The help screen is up.
     pub help: bool,
-    /// The first row shown.
+    /// The first row shown (of the help, when it is up).
     pub scroll: usize,
+    /// The first line of the help shown.
+    pub help_scroll: u16,
     /// Rows that fit (set at each draw).
     pub visible: usize,
     /// The rates cover an interval (not the first frame).
@@ -84,6 +86,7 @@ impl View {
             reverse,
             help: false,
             scroll: 0,
+            help_scroll: 0,
             visible: 1,
             interval_ns: None,
             ended: false,
@@ -112,6 +115,17 @@ impl View {
     /// Handles a key; returns false to quit.
     pub fn key(&mut self, k: KeyEvent) -> bool {
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        if self.help {
+            let lines = u16::try_from(HELP.lines().count()).unwrap_or(u16::MAX);
+            match k.code {
+                KeyCode::Down => self.help_scroll = (self.help_scroll + 1).min(lines),
+                KeyCode::Up => self.help_scroll = self.help_scroll.saturating_sub(1),
+                KeyCode::PageDown => self.help_scroll = (self.help_scroll + 10).min(lines),
+                KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(10),
+                KeyCode::Home => self.help_scroll = 0,
+                _ => {}
+            }
+        }
         match k.code {
             KeyCode::Char('c') if ctrl => return false,
             KeyCode::Char('q' | 'Q') => return false,
@@ -125,6 +139,7 @@ impl View {
                 self.reverse = !self.reverse;
                 self.resort();
             }
+            _ if self.help => {}
             KeyCode::Down => self.scroll += 1,
             KeyCode::Up => self.scroll = self.scroll.saturating_sub(1),
             KeyCode::PageDown => self.scroll += self.visible.max(1),
@@ -196,7 +211,14 @@ impl View {
             status,
         );
         if self.help {
-            f.render_widget(Paragraph::new(HELP).wrap(Wrap { trim: false }), body);
+            let lines = u16::try_from(HELP.lines().count()).unwrap_or(u16::MAX);
+            self.help_scroll = self.help_scroll.min(lines.saturating_sub(body.height));
+            f.render_widget(
+                Paragraph::new(HELP)
+                    .wrap(Wrap { trim: false })
+                    .scroll((self.help_scroll, 0)),
+                body,
+            );
             return;
         }
         self.draw_table(f, body);
@@ -483,6 +505,17 @@ mod tests {
         v.key(KeyEvent::from(KeyCode::Char('?')));
         let lines = screen(&mut v, 80, 30);
         assert!(lines.iter().any(|l| l.contains("reverse the sort order")));
+        // In a small terminal the help scrolls; the table does not move.
+        assert!(!screen(&mut v, 80, 8)
+            .iter()
+            .any(|l| l.contains("SINCE     time")));
+        for _ in 0..30 {
+            v.key(KeyEvent::from(KeyCode::Down));
+        }
+        assert_eq!(v.scroll, 0);
+        assert!(screen(&mut v, 80, 8)
+            .iter()
+            .any(|l| l.contains("SINCE     time")));
         v.key(KeyEvent::from(KeyCode::Char('h')));
         assert!(!v.help);
         assert!(!v.key(KeyEvent::from(KeyCode::Char('q'))));
