@@ -99,13 +99,16 @@ pub enum SortKey {
     /// COMMAND, alphabetical
     Command,
     /// MINFLT/s, highest first
+    #[value(alias = "minflt/s")]
     Minflt,
     /// MAJFLT/s, highest first
+    #[value(alias = "majflt/s")]
     Majflt,
     /// FAULTS (since registration), highest first
     #[default]
     Faults,
     /// CPU%, highest first
+    #[value(alias = "cpu%")]
     Cpu,
     /// SINCE, longest registered first
     Since,
@@ -244,8 +247,8 @@ pub struct TopCli {
     /// Time between updates: seconds (0.5) or with a unit (500ms, 2s)
     #[arg(short, long, value_name = "DURATION", default_value = "1s", value_parser = parse_delay)]
     pub delay: std::time::Duration,
-    /// Sort by this column
-    #[arg(short, long, value_enum, default_value_t = SortKey::Faults)]
+    /// Sort by this column (its header works too: -s MINFLT/s)
+    #[arg(short, long, value_enum, ignore_case = true, default_value_t = SortKey::Faults)]
     pub sort: SortKey,
     /// Reverse the sort order
     #[arg(short, long)]
@@ -607,6 +610,14 @@ mod tests {
         );
         assert!(TopCli::try_parse_from(["pfprof-top", "-n", "0"]).is_err());
         assert!(TopCli::try_parse_from(["pfprof-top", "-d", "0"]).is_err());
+        for (arg, key) in [
+            ("MINFLT/s", SortKey::Minflt),
+            ("CPU%", SortKey::Cpu),
+            ("Since", SortKey::Since),
+        ] {
+            let t = TopCli::try_parse_from(["pfprof-top", "-s", arg]).unwrap();
+            assert_eq!(t.sort, key, "{arg}");
+        }
         let t = TopCli::try_parse_from(["pfprof-top", "-r", "--format", "json"]).unwrap();
         assert!(t.reverse && t.format == TopFormat::Json);
         assert_eq!(t.delay, Duration::from_secs(1));
