@@ -124,6 +124,11 @@ pub struct Row {
     pub registered_for_ns: u64,
 }
 
+/// A process's counters: (minor faults, major faults, CPU ns).
+pub fn counters(s: &ProcStats) -> (u64, u64, u64) {
+    (s.minor_faults, s.major_faults, s.cpu_ns)
+}
+
 /// Derives the rows: rates over the interval since `prev`. Without `prev`
 /// (the first frame), the module's rates are averages since registration;
 /// /proc's and a replay's are unknown (their figures start at 0 then).
@@ -140,19 +145,20 @@ pub fn model(prev: Option<&Snapshot>, cur: &Snapshot, sort: SortKey) -> Vec<Row>
                     .map(|(o, _)| (*o, p.at_ns))
             });
             // Without an earlier reading, the baseline is the registration.
-            let (b_min, b_maj, b_cpu, b_at) = match before {
-                Some((o, at)) => (o.minor_faults, o.major_faults, o.cpu_ns, at),
-                None if prev.is_none() && cur.origin != Origin::Module => (0, 0, 0, cur.at_ns),
-                None => (0, 0, 0, s.registered_ns),
+            let ((b_min, b_maj, b_cpu), b_at) = match before {
+                Some((o, at)) => (counters(&o), at),
+                None if prev.is_none() && cur.origin != Origin::Module => ((0, 0, 0), cur.at_ns),
+                None => ((0, 0, 0), s.registered_ns),
             };
+            let (min, maj, cpu) = counters(s);
             let dt = cur.at_ns.saturating_sub(b_at);
             Row {
                 pid: s.pid,
                 command: command.clone(),
-                minflt_per_s: format::rate_per_s(b_min, s.minor_faults, dt),
-                majflt_per_s: format::rate_per_s(b_maj, s.major_faults, dt),
-                total_faults: s.minor_faults.saturating_add(s.major_faults),
-                cpu_percent: format::rate_per_s(b_cpu, s.cpu_ns, dt).map(|ns_per_s| ns_per_s / 1e7),
+                minflt_per_s: format::rate_per_s(b_min, min, dt),
+                majflt_per_s: format::rate_per_s(b_maj, maj, dt),
+                total_faults: min.saturating_add(maj),
+                cpu_percent: format::rate_per_s(b_cpu, cpu, dt).map(|ns_per_s| ns_per_s / 1e7),
                 registered_for_ns: cur.at_ns.saturating_sub(s.registered_ns),
             }
         })

@@ -17,6 +17,22 @@ use super::{Origin, Snapshot};
 use crate::profile::{self, ProcRecord};
 use crate::{Result, ToolError};
 
+/// A process's sums so far: (minor, major, CPU ns), and when it counts as
+/// registered.
+#[derive(Debug, Clone, Copy)]
+struct Cumulative {
+    pid: Pid,
+    sums: (u64, u64, u64),
+    registered_ns: u64,
+}
+
+impl Cumulative {
+    fn stats(&self) -> ProcStats {
+        let (min, maj, cpu) = self.sums;
+        ProcStats::fixture(self.pid, min, maj, cpu, self.registered_ns)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Tick {
     at_ns: u64,
@@ -30,9 +46,14 @@ pub struct Replay {
     next: usize,
     step_ns: u64,
     period_us: u32,
-    cumulative: BTreeMap<i32, ProcStats>,
+    cumulative: BTreeMap<i32, Cumulative>,
     present: Vec<i32>,
     last_at_ns: u64,
+}
+
+/// A record's (minor faults, major faults, CPU ns) in its period.
+fn record_counters(r: &ProcRecord) -> (u64, u64, u64) {
+    (r.minor_faults, r.major_faults, r.cpu_ns)
 }
 
 impl Replay {
@@ -109,12 +130,15 @@ impl Replay {
             }
             for r in &t.records {
                 let Some(pid) = Pid::new(r.pid) else { continue };
-                let c = self.cumulative.entry(r.pid).or_insert_with(|| {
-                    ProcStats::fixture(pid, 0, 0, 0, t.at_ns.saturating_sub(period_ns))
+                let c = self.cumulative.entry(r.pid).or_insert_with(|| Cumulative {
+                    pid,
+                    sums: (0, 0, 0),
+                    registered_ns: t.at_ns.saturating_sub(period_ns),
                 });
-                c.minor_faults = c.minor_faults.saturating_add(r.minor_faults);
-                c.major_faults = c.major_faults.saturating_add(r.major_faults);
-                c.cpu_ns = c.cpu_ns.saturating_add(r.cpu_ns);
+                let (min, maj, cpu) = record_counters(r);
+                c.sums.0 = c.sums.0.saturating_add(min);
+                c.sums.1 = c.sums.1.saturating_add(maj);
+                c.sums.2 = c.sums.2.saturating_add(cpu);
                 if !seen.contains(&r.pid) {
                     seen.push(r.pid);
                 }
@@ -143,7 +167,7 @@ impl Replay {
             .present
             .iter()
             .filter_map(|p| self.cumulative.get(p))
-            .map(|s| (*s, "?".to_owned()))
+            .map(|c| (c.stats(), "?".to_owned()))
             .collect();
         Some(Snapshot {
             at_ns: self.last_at_ns,
