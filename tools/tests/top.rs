@@ -234,13 +234,21 @@ impl Pty {
         self.send(format!("{line}\r").as_bytes());
     }
 
-    /// Types `echo "rc=$?"` and waits for the status of the last command.
+    /// Types `echo "rc=$?"` and waits for the status of the last command
+    /// (a line `rc=N`, not the echoed command line).
     fn last_status(&mut self) -> String {
+        fn status(c: &str) -> Option<String> {
+            c.lines()
+                .map(str::trim_end)
+                .find(|l| {
+                    l.strip_prefix("rc=")
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .map(str::to_owned)
+        }
         self.run("echo \"rc=$?\"");
-        self.wait_for("the exit status", |s| s.contents().contains("rc="));
-        let c = self.screen().contents();
-        let at = c.rfind("rc=").unwrap_or(0);
-        c[at..].lines().next().unwrap_or("").to_owned()
+        self.wait_for("the exit status", |s| status(&s.contents()).is_some());
+        status(&self.screen().contents()).unwrap_or_default()
     }
 }
 
