@@ -245,7 +245,17 @@ impl Source {
         };
         let delay_us = u32::try_from(cli.delay.as_micros()).unwrap_or(u32::MAX);
         Ok(match cli.backend {
-            Backend::Module => Source::Module(open_module(cli)?, pids),
+            Backend::Module => {
+                let p = open_module(cli)?;
+                let registered = p.list()?;
+                for pid in pids.iter().flatten().filter(|p| !registered.contains(p)) {
+                    writeln!(
+                        err,
+                        "pfprof-top: process {pid} is not registered (yet): no row until it is"
+                    )?;
+                }
+                Source::Module(p, pids)
+            }
             Backend::Procfs => {
                 let mut watch = Watch::new();
                 for pid in pids.unwrap_or_default() {
