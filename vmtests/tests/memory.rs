@@ -158,7 +158,11 @@ fn after_an_exec_the_figures_are_those_of_the_new_program() {
     // must follow the process to its new memory map.
     let memuser = vmtests::bin_path("memuser");
     let mut cmd = std::process::Command::new("sh");
-    cmd.args(["-c", "echo ready; read go; exec \"$0\"", &memuser.display().to_string()]);
+    cmd.args([
+        "-c",
+        "echo ready; read go; exec \"$0\"",
+        &memuser.display().to_string(),
+    ]);
     let mut f = Faulter::start_command(cmd, "sh then memuser");
     let pid = f.pid();
     dev.register(pid).unwrap();
