@@ -21,6 +21,7 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::counters::Counters;
 use crate::memory::{Memory, MemoryMut};
 use crate::sys::abi;
 
@@ -53,6 +54,23 @@ pub struct Sample {
     pub major_faults: u64,
     /// CPU time (user + system) in the period, in nanoseconds.
     pub cpu_ns: u64,
+}
+
+impl Sample {
+    /// A sample at `jiffies` of `counters`.
+    pub const fn new(jiffies: u64, counters: Counters) -> Sample {
+        Sample {
+            jiffies,
+            minor_faults: counters.minor,
+            major_faults: counters.major,
+            cpu_ns: counters.cpu_ns,
+        }
+    }
+
+    /// The period's figures.
+    pub const fn counters(&self) -> Counters {
+        Counters::new(self.minor_faults, self.major_faults, self.cpu_ns)
+    }
 }
 
 /// Decodes the sample in `slot` of a classic buffer (native byte order), or

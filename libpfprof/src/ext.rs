@@ -24,7 +24,7 @@ use bitflags::bitflags;
 use crate::error::{Error, Result};
 use crate::memory::Memory;
 use crate::sys::abi;
-use crate::{Pid, State};
+use crate::{Counters, Pid, State};
 
 bitflags! {
     /// [`Record::flags`].
@@ -175,6 +175,13 @@ pub struct Record {
     pub major_faults: u64,
     /// CPU time in the period, in nanoseconds.
     pub cpu_ns: u64,
+}
+
+impl Record {
+    /// The period's figures.
+    pub const fn counters(&self) -> Counters {
+        Counters::new(self.minor_faults, self.major_faults, self.cpu_ns)
+    }
 }
 
 /// What one [`Stream::poll`] found.

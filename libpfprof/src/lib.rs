@@ -38,19 +38,26 @@
 #![deny(missing_docs)]
 
 pub mod classic;
+mod counters;
 mod error;
 pub mod ext;
 mod memory;
+mod pid;
+mod proc_stats;
 pub mod procfs;
 mod profiler;
+mod registration;
+mod status;
 mod sys;
 
+pub use counters::Counters;
 pub use error::{Error, Result};
 pub use memory::{Mapping, Memory, MemoryMut};
-pub use profiler::{
-    monotonic_now_ns, register, spawn_error, ParsePidError, Pid, ProcStats, Profiler, Registration,
-    State, Status, DEFAULT_PATHS,
-};
+pub use pid::{ParsePidError, Pid};
+pub use proc_stats::{monotonic_now_ns, ProcStats};
+pub use profiler::{spawn_error, Profiler, DEFAULT_PATHS};
+pub use registration::{register, Registration};
+pub use status::{State, Status};
 pub use sys::abi::{ABI_VERSION, PERIOD_DEFAULT_US, PERIOD_MAX_US, PERIOD_MIN_US};
 
 /// Major number of the pfprof character device (`mknod node c 423 0`).
