@@ -2,7 +2,7 @@
 //!
 //! Builds the tools and examples (release) into `target/release`, boots the
 //! lab VM with the module loaded (2 CPUs, 4 GiB: 10,000 paused processes
-//! fit), and runs `pfprof-bench` (examples/src/bin/pfprof-bench.rs), which
+//! fit), and runs `pfprof-bench` (the `bench/` crate, bench/src/main.rs), which
 //! measures the sampler's cost against the /proc backend, the period's
 //! accuracy against the classic re-arm-relative-to-now scheme, `work`'s
 //! slowdown when profiled, and `monitor`'s export time and follow-mode
