@@ -208,3 +208,39 @@ fn the_committed_profiles_parse_and_are_written_back_byte_for_byte() {
     }
     assert_eq!(by_kind.len(), 2, "both classic profiles and recordings");
 }
+
+#[test]
+fn the_committed_summary_tables_are_reproduced() {
+    use pfprof_profile::analysis::{render_summary, ProfileSummary};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/data");
+    let studies = [
+        (
+            "case_study_1_summary.txt",
+            vec![
+                ("R pair".to_owned(), "case_study_1_r_pair.dat".to_owned()),
+                ("L pair".to_owned(), "case_study_1_l_pair.dat".to_owned()),
+            ],
+        ),
+        (
+            "case_study_2_summary.txt",
+            [1, 5, 11, 16, 20, 22]
+                .iter()
+                .map(|n| (format!("N={n}"), format!("case_study_2_n{n:02}.dat")))
+                .collect(),
+        ),
+    ];
+    for (table, runs) in studies {
+        let summaries: Vec<ProfileSummary> = runs
+            .iter()
+            .map(|(label, file)| {
+                let p = Profile::read(&dir.join(file)).unwrap_or_else(|e| panic!("{e}"));
+                let hz = p.hz_or(None, file).expect("the file states HZ");
+                ProfileSummary::of(label, &p.totals(), hz)
+            })
+            .collect();
+        let mut out = Vec::new();
+        render_summary(&mut out, &summaries).expect("render");
+        let want = std::fs::read_to_string(dir.join(table)).expect("read");
+        assert_eq!(String::from_utf8_lossy(&out), want, "{table}");
+    }
+}

@@ -6,7 +6,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus};
 use std::time::Instant;
 
-use libpfprof::{Pid, ProcStats, Profiler, Status};
+use libpfprof::{Counters, Pid, ProcStats, Profiler, Status};
 
 use crate::cli::{PfprofCli, PfprofCommand};
 use crate::format;
@@ -66,8 +66,8 @@ pub struct RunSummary {
     pub elapsed_ns: u64,
     /// The module's counters for the process, read before it was reaped.
     pub profiled: Option<ProcStats>,
-    /// The kernel's rusage of the child: minor, major faults, CPU ns.
-    pub rusage: Option<(u64, u64, u64)>,
+    /// The kernel's rusage of the child.
+    pub rusage: Option<Counters>,
     /// How it ended, e.g. `exit status 0`.
     pub ended: String,
 }
@@ -81,7 +81,10 @@ pub fn render_run(w: &mut impl Write, r: &RunSummary) -> std::io::Result<()> {
         writeln!(w, "{value:>18}      {what:<16}{note}")
     };
     let rusage = |i: usize| match r.rusage {
-        Some(t) => format!("# rusage: {}", format::thousands([t.0, t.1, t.2][i])),
+        Some(t) => format!(
+            "# rusage: {}",
+            format::thousands([t.minor, t.major, t.cpu_ns][i])
+        ),
         None => String::new(),
     };
     match &r.profiled {
@@ -115,12 +118,12 @@ pub fn render_run(w: &mut impl Write, r: &RunSummary) -> std::io::Result<()> {
                 w,
                 "    (pfprof had no figures for the process; rusage follows)"
             )?;
-            if let Some((min, maj, cpu)) = r.rusage {
-                line(w, format::thousands(min), "minor-faults", String::new())?;
-                line(w, format::thousands(maj), "major-faults", String::new())?;
+            if let Some(c) = r.rusage {
+                line(w, format::thousands(c.minor), "minor-faults", String::new())?;
+                line(w, format::thousands(c.major), "major-faults", String::new())?;
                 line(
                     w,
-                    format!("{:.2} msec", cpu as f64 / 1e6),
+                    format!("{:.2} msec", c.cpu_ns as f64 / 1e6),
                     "cpu-time",
                     String::new(),
                 )?;
@@ -154,13 +157,13 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
-fn children_rusage() -> Option<(u64, u64, u64)> {
+fn children_rusage() -> Option<Counters> {
     use nix::sys::resource::{getrusage, UsageWho};
     let r = getrusage(UsageWho::RUSAGE_CHILDREN).ok()?;
     let ns = |t: nix::sys::time::TimeVal| {
         (t.tv_sec() as u64).saturating_mul(1_000_000_000) + t.tv_usec() as u64 * 1000
     };
-    Some((
+    Some(Counters::new(
         r.minor_page_faults() as u64,
         r.major_page_faults() as u64,
         ns(r.user_time()) + ns(r.system_time()),
@@ -277,7 +280,7 @@ mod tests {
                 1_500_000_000,
                 0,
             )),
-            rusage: Some((16_530, 2, 1_500_100_000)),
+            rusage: Some(Counters::new(16_530, 2, 1_500_100_000)),
             ended: "exit status 0".to_owned(),
         };
         let mut v = Vec::new();
@@ -296,7 +299,7 @@ mod tests {
             command: "true".to_owned(),
             elapsed_ns: 1_000_000,
             profiled: None,
-            rusage: Some((100, 0, 0)),
+            rusage: Some(Counters::new(100, 0, 0)),
             ended: "exit status 0".to_owned(),
         };
         let mut v = Vec::new();
