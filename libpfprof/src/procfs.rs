@@ -448,7 +448,9 @@ mod tests {
         let s = parse_stat(LINE).unwrap();
         // Single-threaded: schedstat's exact figure wins over the ticks.
         assert_eq!(
-            Reading::of(pid, s.clone(), Some(2_803_000_123)).counters.cpu_ns,
+            Reading::of(pid, s.clone(), Some(2_803_000_123))
+                .counters
+                .cpu_ns,
             2_803_000_123
         );
         // The leader alone is behind the group: the stat figure wins.
