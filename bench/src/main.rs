@@ -468,3 +468,20 @@ fn run(cli: &Cli) -> Res<()> {
     eprintln!("bench: wrote {}", cli.out.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_a_sorted_json_object_with_null_for_nothing_measured() {
+        let mut r = Results::default();
+        r.set("b", 1.5);
+        r.set("a", 0.0);
+        r.set("c", f64::NAN);
+        assert_eq!(
+            r.json().unwrap(),
+            "{\n  \"a\": 0.0,\n  \"b\": 1.5,\n  \"c\": null\n}\n"
+        );
+    }
+}
