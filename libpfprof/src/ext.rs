@@ -1,10 +1,21 @@
 //! The extended region: a header page and a ring of per-process records.
 //!
-//! The writer publishes record `n` in slot `n % capacity` by storing its
-//! fields, then its `seq` (= n), then the header's `head` (= n + 1), each
-//! store with release ordering. A [`Stream`] follows `head`, copies each
-//! record between two loads of its `seq`, and counts the records the writer
-//! overwrote before they could be read as lost.
+//! The writer (the module's `Buffer::write_record`) publishes record `n` in
+//! slot `n % capacity` as a seqlock: it first invalidates the slot by storing
+//! `u64::MAX` to its `seq` (relaxed), issues a release fence, stores the
+//! fields (relaxed), then stores `seq` = n (release) and the header's `head`
+//! = n + 1 (release). Only those last two stores are release stores; the
+//! fence orders the invalidation before every field store. A [`Stream`]
+//! loads `head` (acquire), loads the slot's `seq` (acquire) and requires n,
+//! copies the fields (relaxed), issues an acquire fence and loads `seq` again:
+//! if a field it copied came from a later record, the fences guarantee that
+//! this second load no longer sees n, so a torn copy is never returned. The
+//! records the writer overwrote before they could be read are counted as
+//! lost.
+//!
+//! [`ProcessTally`] sums one process's records up to its
+//! [`RecordFlags::EXITED`] record: the figures of a process the module has
+//! already dropped (what `pfprof run` falls back on).
 //!
 //! ```
 //! use libpfprof::ext::{self, Stream};
@@ -295,6 +306,131 @@ fn read_record<M: Memory + ?Sized>(region: &M, n: u64, capacity: u64) -> Option<
     (region.load_u64(base + off::R_SEQ, Ordering::Relaxed)? == n).then_some(record)
 }
 
+/// Faults and CPU time summed over some records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Totals {
+    /// The records' counters, summed.
+    pub counters: Counters,
+    /// How many records were summed.
+    pub records: u64,
+}
+
+impl Totals {
+    fn add(&mut self, r: &Record) {
+        self.counters = self.counters.saturating_add(r.counters());
+        self.records += 1;
+    }
+}
+
+/// Sums one process's records, following the ring from before the process
+/// registered up to its [`RecordFlags::EXITED`] record.
+///
+/// The module writes one record per period for each registered process,
+/// holding the increase since the previous one (the first: since
+/// registration or the last reset), and drops a process at the first tick
+/// that finds every thread of it exited, after writing that tick's record
+/// flagged `EXITED`. The records of a process from its registration to its
+/// `EXITED` record therefore add up to its final counters, the figures that
+/// `PFPROF_IOC_QUERY_PID` no longer answers once it was dropped.
+///
+/// Start the tally before the process registers (before spawning it), so
+/// that none of its records precedes the stream, and poll it at least once
+/// per ring's worth of records (the ring holds [`Header::capacity`]
+/// records; each tick writes one per registered process plus the totals).
+///
+/// - The `EXITED` record is the last record of a pid while the process
+///   stays a zombie (its pid is not reused until it is reaped). A pid's
+///   records before one of its `EXITED` records belong to an earlier
+///   process with the same pid: the sum restarts after each `EXITED` record,
+///   and [`exited`](Self::exited) gives the last one only if no record of the
+///   pid followed it.
+/// - A reset (`PFPROF_IOC_RESET`) restarts the registered processes'
+///   baselines: the records written after it count from the reset, as
+///   `QUERY_PID` does, so the sum restarts at the header's `reset_head`
+///   (unless the process had already been dropped: then the reset did not
+///   touch it). Two resets between two polls count as the later one.
+/// - Records the writer overwrote before a poll could read them are
+///   [`lost`](Self::lost): they may have been the process's, so a tally with
+///   losses is not its figures.
+#[derive(Debug, Clone)]
+pub struct ProcessTally {
+    stream: Stream,
+    resets: u64,
+    reset_seen: bool,
+    current: Totals,
+    exited: Option<Totals>,
+}
+
+impl ProcessTally {
+    /// A tally of the records written from now on.
+    pub fn from_now<M: Memory + ?Sized>(region: &M) -> Result<Self> {
+        let h = header(region)?;
+        Ok(ProcessTally {
+            stream: Stream::from_now(region)?,
+            resets: h.resets,
+            reset_seen: false,
+            current: Totals::default(),
+            exited: None,
+        })
+    }
+
+    /// Reads the records published since the last poll and adds those of
+    /// `pid`.
+    pub fn poll<M: Memory + ?Sized>(&mut self, region: &M, pid: Pid) -> Result<()> {
+        let batch = self.stream.poll(region)?;
+        // Read after the batch's `head`: a reset that happened after that
+        // load has a `reset_head` at or past every record of the batch.
+        let h = header(region)?;
+        let mut reset_at = (h.resets != self.resets).then_some(h.reset_head);
+        self.resets = h.resets;
+        for r in &batch.records {
+            if reset_at.is_some_and(|at| r.seq >= at) {
+                self.restart_at_reset();
+                reset_at = None;
+            }
+            if r.pid != Some(pid) {
+                continue;
+            }
+            // A record after an `EXITED` one: that was an earlier process.
+            self.exited = None;
+            self.current.add(r);
+            if r.flags.contains(RecordFlags::EXITED) {
+                self.exited = Some(self.current);
+                self.current = Totals::default();
+            }
+        }
+        if reset_at.is_some() {
+            self.restart_at_reset();
+        }
+        Ok(())
+    }
+
+    fn restart_at_reset(&mut self) {
+        if self.exited.is_none() {
+            self.current = Totals::default();
+            self.reset_seen = true;
+        }
+    }
+
+    /// The sum of the process's records up to its `EXITED` record, once
+    /// read.
+    pub fn exited(&self) -> Option<Totals> {
+        self.exited
+    }
+
+    /// Records lost since the tally started (any of them may have been the
+    /// process's).
+    pub fn lost(&self) -> u64 {
+        self.stream.lost_total()
+    }
+
+    /// Whether a reset restarted the sum (the figures count from it).
+    pub fn reset_seen(&self) -> bool {
+        self.reset_seen
+    }
+}
+
 /// Builders of extended-region byte fixtures, for tests and examples.
 #[doc(hidden)]
 pub mod fixture {
@@ -362,6 +498,18 @@ pub mod fixture {
     /// Sets the header's `head`.
     pub fn set_head(buf: &mut [u8], head: u64) {
         buf[off::HEAD..off::HEAD + 8].copy_from_slice(&head.to_ne_bytes());
+    }
+
+    /// Sets the header's reset count and `reset_head`.
+    pub fn set_resets(buf: &mut [u8], resets: u64, reset_head: u64) {
+        buf[off::RESETS..off::RESETS + 8].copy_from_slice(&resets.to_ne_bytes());
+        buf[off::RESET_HEAD..off::RESET_HEAD + 8].copy_from_slice(&reset_head.to_ne_bytes());
+    }
+
+    /// Flags a record's bytes as its process's last ([`abi::RECORD_EXITED`]).
+    pub fn exited(mut rec: [u8; 64]) -> [u8; 64] {
+        rec[off::R_FLAGS..off::R_FLAGS + 4].copy_from_slice(&abi::RECORD_EXITED.to_ne_bytes());
+        rec
     }
 }
 
@@ -475,6 +623,125 @@ mod tests {
             .poll(&buf[..])
             .unwrap();
         assert_eq!(b.records.len(), 16);
+    }
+
+    /// A region of 16 slots holding records `0..head` as `recs` gives them
+    /// (the rest: another process, pid 9), and a tally started at `from`.
+    fn tally_over(recs: &[[u8; 64]], from: u64) -> (Vec<u8>, ProcessTally) {
+        let mut buf = region(recs);
+        let head = header(&buf[..]).unwrap().head;
+        set_head(&mut buf, from);
+        let t = ProcessTally::from_now(&buf[..]).unwrap();
+        set_head(&mut buf, head);
+        (buf, t)
+    }
+
+    const ME: i32 = 5;
+
+    fn me() -> Pid {
+        Pid::new(ME).unwrap()
+    }
+
+    #[test]
+    fn a_tally_sums_one_process_up_to_its_exited_record() {
+        let recs = [
+            record(0, ME, 1000, 0), // before the tally started
+            record(1, 9, 50, 0),
+            record(2, ME, 10, 100),
+            record(3, 0, 60, 100),
+            exited(record(4, ME, 3, 7)),
+            record(5, 0, 3, 7),
+        ];
+        let (buf, mut t) = tally_over(&recs, 1);
+        t.poll(&buf[..], me()).unwrap();
+        let e = t.exited().expect("the EXITED record was read");
+        assert_eq!(
+            (e.counters.minor, e.counters.cpu_ns, e.records),
+            (13, 107, 2)
+        );
+        assert_eq!((t.lost(), t.reset_seen()), (0, false));
+    }
+
+    #[test]
+    fn a_tally_spans_polls_and_waits_for_the_exited_record() {
+        let mut recs = vec![record(0, ME, 4, 0), record(1, 0, 4, 0)];
+        let (mut buf, mut t) = tally_over(&recs, 0);
+        t.poll(&buf[..], me()).unwrap();
+        assert_eq!(t.exited(), None, "not exited yet");
+        recs.push(exited(record(2, ME, 6, 0)));
+        buf = region(&recs);
+        t.poll(&buf[..], me()).unwrap();
+        assert_eq!(t.exited().map(|e| e.counters.minor), Some(10));
+    }
+
+    #[test]
+    fn an_earlier_process_with_the_same_pid_is_not_counted() {
+        let recs = [
+            exited(record(0, ME, 500, 0)), // the previous holder of the pid
+            record(1, ME, 2, 0),
+            exited(record(2, ME, 1, 0)),
+        ];
+        let (mut buf, mut t) = tally_over(&recs[..1], 0);
+        t.poll(&buf[..], me()).unwrap();
+        assert_eq!(t.exited().map(|e| e.counters.minor), Some(500));
+        buf = region(&recs[..2]);
+        t.poll(&buf[..], me()).unwrap();
+        assert_eq!(
+            t.exited(),
+            None,
+            "a later record: that was not this process"
+        );
+        buf = region(&recs);
+        t.poll(&buf[..], me()).unwrap();
+        assert_eq!(t.exited().map(|e| e.counters.minor), Some(3));
+    }
+
+    #[test]
+    fn a_reset_restarts_the_sum_at_its_head() {
+        let recs = [
+            record(0, ME, 100, 0),
+            record(1, ME, 20, 0),
+            exited(record(2, ME, 3, 0)),
+        ];
+        // The reset came between records 0 and 1 (reset_head 1), seen in
+        // one poll.
+        let (mut buf, mut t) = tally_over(&recs, 0);
+        set_resets(&mut buf, 1, 1);
+        t.poll(&buf[..], me()).unwrap();
+        assert_eq!(t.exited().map(|e| e.counters.minor), Some(23));
+        assert!(t.reset_seen());
+        // A reset after the process was dropped does not touch it.
+        let (mut buf, mut t) = tally_over(&recs, 0);
+        t.poll(&buf[..], me()).unwrap();
+        set_resets(&mut buf, 1, 3);
+        t.poll(&buf[..], me()).unwrap();
+        assert_eq!(t.exited().map(|e| e.counters.minor), Some(123));
+        assert!(!t.reset_seen());
+        // A reset after the poll read `head`: the next records count.
+        let (mut buf, mut t) = tally_over(&recs[..1], 0);
+        set_resets(&mut buf, 1, 1);
+        t.poll(&buf[..], me()).unwrap();
+        buf = region(&recs);
+        set_resets(&mut buf, 1, 1);
+        t.poll(&buf[..], me()).unwrap();
+        assert_eq!(t.exited().map(|e| e.counters.minor), Some(23));
+    }
+
+    #[test]
+    fn a_lapped_tally_reports_its_losses() {
+        let recs: Vec<[u8; 64]> = (0..40)
+            .map(|n| {
+                if n == 39 {
+                    exited(record(n, ME, 1, 0))
+                } else {
+                    record(n, ME, 1, 0)
+                }
+            })
+            .collect();
+        let (buf, mut t) = tally_over(&recs, 0);
+        t.poll(&buf[..], me()).unwrap();
+        assert_eq!(t.lost(), 24, "16 slots: records 0..24 were overwritten");
+        assert_eq!(t.exited().map(|e| e.records), Some(16));
     }
 
     #[test]

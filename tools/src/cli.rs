@@ -1,4 +1,4 @@
-//! The command lines of the three tools (clap derive), in one place so that
+//! The command lines of the four tools (clap derive), in one place so that
 //! `pfprof man` and `pfprof completions` can generate all of them.
 
 use std::ffi::OsString;
@@ -232,6 +232,10 @@ pub enum PfprofCommand {
     },
     /// Run a command registered from its first instruction, then print a
     /// perf-stat-like summary on stderr and exit with its status
+    ///
+    /// pfprof's figures cover the process alone (all its threads, across
+    /// exec); the rusage beside them (from wait4) also covers the children
+    /// it reaped.
     Run {
         /// The command and its arguments
         #[arg(
@@ -247,13 +251,14 @@ pub enum PfprofCommand {
         /// The shell
         #[arg(value_enum)]
         shell: Shell,
-        /// Write the scripts of pfprof, monitor and pfprof-top into this directory
+        /// Write the scripts of pfprof, monitor, pfprof-top and pfprof-plot into this directory
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
     /// Print pfprof's man page (or write all tools' pages to --dir)
     Man {
-        /// Write pfprof.1, pfprof-SUBCOMMAND.1, monitor.1 and pfprof-top.1 here
+        /// Write pfprof.1, monitor.1, pfprof-top.1, pfprof-plot.1 and a
+        /// TOOL-SUBCOMMAND.1 page per subcommand here
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },

@@ -4,9 +4,10 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus};
-use std::time::Instant;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-use libpfprof::{Counters, Pid, ProcStats, Profiler, Status};
+use libpfprof::{ext, Counters, Mapping, Pid, Profiler, Status};
 
 use crate::cli::{PfprofCli, PfprofCommand};
 use crate::format;
@@ -57,6 +58,20 @@ pub fn render_status(w: &mut impl Write, s: &Status) -> std::io::Result<()> {
     )
 }
 
+/// pfprof's figures of the process: where they came from, or why there are
+/// none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Profiled {
+    /// `PFPROF_IOC_QUERY_PID` of the exited, unreaped process: its final
+    /// counters.
+    Counters(Counters),
+    /// The module had already dropped it: the sum of its records in the
+    /// extended ring, up to the one flagged `EXITED`.
+    Records(Counters),
+    /// No figures; the reason.
+    Missing(String),
+}
+
 /// What `pfprof run` measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
@@ -64,15 +79,27 @@ pub struct RunSummary {
     pub command: String,
     /// Wall-clock time from spawn to exit, in nanoseconds.
     pub elapsed_ns: u64,
-    /// The module's counters for the process, read before it was reaped.
-    pub profiled: Option<ProcStats>,
-    /// The kernel's rusage of the child.
+    /// pfprof's figures: the registered process alone.
+    pub profiled: Profiled,
+    /// The rusage `wait4` returned when reaping the process: the process
+    /// and the descendants it reaped.
     pub rusage: Option<Counters>,
+    /// Whether a reset during the run restarted pfprof's figures.
+    pub reset_during_run: bool,
     /// How it ended, e.g. `exit status 0`.
     pub ended: String,
 }
 
-/// Writes the `perf stat`-like summary.
+/// What the rusage column is, in the summary.
+const WITH_DESCENDANTS: &str = "with reaped descendants";
+
+fn msec(ns: u64) -> String {
+    format!("{:.2} msec", ns as f64 / 1e6)
+}
+
+/// Writes the `perf stat`-like summary: pfprof's figures of the process in
+/// the first column, wait4's rusage (the process and its reaped
+/// descendants) after `#`, and what each covers below.
 pub fn render_run(w: &mut impl Write, r: &RunSummary) -> std::io::Result<()> {
     writeln!(w)?;
     writeln!(w, " pfprof stats for '{}':", r.command)?;
@@ -80,55 +107,53 @@ pub fn render_run(w: &mut impl Write, r: &RunSummary) -> std::io::Result<()> {
     let line = |w: &mut dyn Write, value: String, what: &str, note: String| {
         writeln!(w, "{value:>18}      {what:<16}{note}")
     };
-    let rusage = |i: usize| match r.rusage {
-        Some(t) => format!(
-            "# rusage: {}",
-            format::thousands([t.minor, t.major, t.cpu_ns][i])
-        ),
-        None => String::new(),
+    let (figures, source) = match &r.profiled {
+        Profiled::Counters(f) => (Some(f), "its final counters"),
+        Profiled::Records(f) => (Some(f), "its records in the extended ring"),
+        Profiled::Missing(why) => {
+            writeln!(w, "    (no pfprof figures for the process: {why})")?;
+            (None, "")
+        }
     };
-    match &r.profiled {
-        Some(p) => {
+    match (figures, r.rusage) {
+        (Some(p), ru) => {
+            let also = |v: Option<String>| match v {
+                Some(v) => format!("# {v} {WITH_DESCENDANTS}"),
+                None => String::new(),
+            };
             line(
                 w,
-                format::thousands(p.minor_faults),
+                format::thousands(p.minor),
                 "minor-faults",
-                rusage(0),
+                also(ru.map(|u| format::thousands(u.minor))),
             )?;
             line(
                 w,
-                format::thousands(p.major_faults),
+                format::thousands(p.major),
                 "major-faults",
-                rusage(1),
+                also(ru.map(|u| format::thousands(u.major))),
             )?;
             let util = if r.elapsed_ns > 0 {
                 p.cpu_ns as f64 / r.elapsed_ns as f64
             } else {
                 0.0
             };
-            line(
-                w,
-                format!("{:.2} msec", p.cpu_ns as f64 / 1e6),
-                "cpu-time",
-                format!("# {util:.3} CPUs utilized"),
-            )?;
+            let cpu_note = match ru {
+                Some(u) => format!(
+                    "# {util:.3} CPUs utilized; {} {WITH_DESCENDANTS}",
+                    msec(u.cpu_ns)
+                ),
+                None => format!("# {util:.3} CPUs utilized"),
+            };
+            line(w, msec(p.cpu_ns), "cpu-time", cpu_note)?;
         }
-        None => {
-            writeln!(
-                w,
-                "    (pfprof had no figures for the process; rusage follows)"
-            )?;
-            if let Some(c) = r.rusage {
-                line(w, format::thousands(c.minor), "minor-faults", String::new())?;
-                line(w, format::thousands(c.major), "major-faults", String::new())?;
-                line(
-                    w,
-                    format!("{:.2} msec", c.cpu_ns as f64 / 1e6),
-                    "cpu-time",
-                    String::new(),
-                )?;
-            }
+        (None, Some(u)) => {
+            let note = || format!("# rusage, {WITH_DESCENDANTS}");
+            line(w, format::thousands(u.minor), "minor-faults", note())?;
+            line(w, format::thousands(u.major), "major-faults", note())?;
+            line(w, msec(u.cpu_ns), "cpu-time", note())?;
         }
+        (None, None) => {}
     }
     writeln!(w)?;
     writeln!(
@@ -137,6 +162,24 @@ pub fn render_run(w: &mut impl Write, r: &RunSummary) -> std::io::Result<()> {
         r.elapsed_ns as f64 / 1e9,
         r.ended
     )?;
+    writeln!(w)?;
+    if figures.is_some() {
+        let since = if r.reset_during_run {
+            "since the reset during the run"
+        } else {
+            "from its start"
+        };
+        writeln!(
+            w,
+            " pfprof counted the process alone, all its threads and across exec, {since} ({source})."
+        )?;
+    }
+    if r.rusage.is_some() {
+        writeln!(
+            w,
+            " \"{WITH_DESCENDANTS}\" is wait4's rusage: the process and every descendant it waited for."
+        )?;
+    }
     writeln!(w)
 }
 
@@ -157,20 +200,131 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
-fn children_rusage() -> Option<Counters> {
-    use nix::sys::resource::{getrusage, UsageWho};
-    let r = getrusage(UsageWho::RUSAGE_CHILDREN).ok()?;
-    let ns = |t: nix::sys::time::TimeVal| {
-        (t.tv_sec() as u64).saturating_mul(1_000_000_000) + t.tv_usec() as u64 * 1000
+/// Reaps `pid` with `wait4`: its status and its rusage, which covers the
+/// process and the descendants it reaped (not the other children of this
+/// tool, as `getrusage(RUSAGE_CHILDREN)` would).
+fn reap(pid: nix::unistd::Pid) -> Result<(ExitStatus, Counters)> {
+    use nix::libc;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero `rusage` (integers and timevals) is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = loop {
+        // SAFETY: `pid` is our unreaped child; `status` and `ru` are valid
+        // for writes for the duration of the call.
+        let r = unsafe { libc::wait4(pid.as_raw(), &mut status, 0, &mut ru) };
+        if r >= 0 || nix::errno::Errno::last() != nix::errno::Errno::EINTR {
+            break r;
+        }
     };
-    Some(Counters::new(
-        r.minor_page_faults() as u64,
-        r.major_page_faults() as u64,
-        ns(r.user_time()) + ns(r.system_time()),
+    if r != pid.as_raw() {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    let ns = |t: libc::timeval| {
+        (t.tv_sec.max(0) as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(t.tv_usec.max(0) as u64 * 1000)
+    };
+    Ok((
+        ExitStatus::from_raw(status),
+        Counters::new(
+            ru.ru_minflt.max(0) as u64,
+            ru.ru_majflt.max(0) as u64,
+            ns(ru.ru_utime).saturating_add(ns(ru.ru_stime)),
+        ),
     ))
 }
 
+/// How often `pfprof run` reads the extended ring while the command runs.
+/// The ring holds 65,536 records and each tick writes one per registered
+/// process plus the totals: at the shortest period (1 ms) a reader this
+/// often falls behind only with more than 600 registered processes, and
+/// then it says so.
+const RING_POLL: Duration = Duration::from_millis(100);
+
+/// The extended ring, followed for the child's records.
+struct Ring {
+    region: Mapping,
+    tally: ext::ProcessTally,
+}
+
+impl Ring {
+    fn open(p: &Profiler) -> libpfprof::Result<Ring> {
+        let region = p.map_extended()?;
+        let tally = ext::ProcessTally::from_now(&region)?;
+        Ok(Ring { region, tally })
+    }
+}
+
+/// Reads the ring's new records, keeping the first error as the reason the
+/// ring cannot be used.
+fn poll_ring(ring: &mut std::result::Result<Ring, String>, pid: Pid) {
+    if let Ok(r) = ring {
+        if let Err(e) = r.tally.poll(&r.region, pid) {
+            *ring = Err(format!("reading the extended ring: {e}"));
+        }
+    }
+}
+
+/// pfprof's figures of the exited, unreaped child `pid`.
+///
+/// The sampler drops an exited process at its next tick, after writing its
+/// last record flagged `EXITED`, so `QUERY_PID` answers only until then.
+/// First `QUERY_PID`: while the process is registered it answers with the
+/// final counters (a zombie's threads have all exited). If the module has
+/// already dropped it (`NotRegistered`), the figures are the sum of its
+/// records in the extended ring, which `ring` has followed since before
+/// the spawn, up to its `EXITED` record. That record was published before
+/// the entry was removed, under the same lock as the query, so it is
+/// normally read at once; the ring is polled again for up to three periods
+/// (at most 1 s) before giving up. If the ring lost records, any of them
+/// may have been the process's: no figures then, rather than wrong ones.
+fn final_figures(p: &Profiler, pid: Pid, ring: &mut std::result::Result<Ring, String>) -> Profiled {
+    poll_ring(ring, pid);
+    match p.query_pid(pid) {
+        Ok(s) => return Profiled::Counters(s.counters()),
+        Err(libpfprof::Error::NotRegistered { .. }) => {}
+        Err(e) => return Profiled::Missing(e.to_string()),
+    }
+    let period = p
+        .query()
+        .map(|s| Duration::from_micros(s.period_us.into()))
+        .unwrap_or(Duration::from_millis(50));
+    let deadline = Instant::now() + (3 * period).min(Duration::from_secs(1));
+    loop {
+        poll_ring(ring, pid);
+        let r = match ring {
+            Ok(r) => r,
+            Err(why) => return Profiled::Missing(format!("the module had dropped it, and {why}")),
+        };
+        if r.tally.lost() > 0 {
+            return Profiled::Missing(format!(
+                "the module had dropped it, and {} records of the extended ring were \
+                 overwritten before they could be read",
+                format::thousands(r.tally.lost())
+            ));
+        }
+        if let Some(t) = r.tally.exited() {
+            return Profiled::Records(t.counters);
+        }
+        if Instant::now() >= deadline {
+            return Profiled::Missing(
+                "it is no longer registered, and the extended ring holds no record of its exit \
+                 (was it unregistered?)"
+                    .to_owned(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// `pfprof run`: spawn registered, wait, summarize on `err`, pass the status on.
+///
+/// The extended ring is mapped and followed from before the spawn, so the
+/// child's figures survive the sampler dropping it (see [`final_figures`]).
+/// A thread blocks in `waitid(WEXITED | WNOWAIT)`, which leaves the zombie:
+/// its pid cannot be reused and its counters stay readable; meanwhile this
+/// thread reads the ring every [`RING_POLL`]. Then the child is reaped with
+/// `wait4`, whose rusage is printed beside pfprof's figures.
 pub fn run_command(p: &Profiler, argv: &[OsString], err: &mut impl Write) -> Result<u8> {
     use nix::sys::wait::{waitid, Id, WaitPidFlag};
     let (program, args) = argv
@@ -179,10 +333,11 @@ pub fn run_command(p: &Profiler, argv: &[OsString], err: &mut impl Write) -> Res
     let mut cmd = Command::new(program);
     cmd.args(args);
     p.register_on_spawn(&mut cmd)?;
+    let mut ring = Ring::open(p).map_err(|e| format!("mapping the extended ring: {e}"));
     // Ctrl-C reaches the child (same process group); we stay to report.
     crate::signal::catch_interrupts()?;
     let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| {
+    let child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             ToolError::Msg(format!(
                 "cannot run {}: command not found",
@@ -193,18 +348,26 @@ pub fn run_command(p: &Profiler, argv: &[OsString], err: &mut impl Write) -> Res
         }
     })?;
     let raw = nix::unistd::Pid::from_raw(child.id() as i32);
+    let pid = Pid::new(raw.as_raw())
+        .ok_or_else(|| ToolError::Msg(format!("spawned a child with pid {raw}")))?;
     // Wait for the exit but leave the zombie, so its figures can still be read.
-    while let Err(nix::errno::Errno::EINTR) =
-        waitid(Id::Pid(raw), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
-    {}
-    let elapsed_ns = start.elapsed().as_nanos() as u64;
-    let pid = Pid::new(raw.as_raw());
-    let profiled = pid.and_then(|pid| p.query_pid(pid).ok());
-    if let Some(pid) = pid {
-        // The module may already have dropped the exited process.
-        let _ = p.unregister(pid);
+    let (exited_tx, exited_rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        while let Err(nix::errno::Errno::EINTR) =
+            waitid(Id::Pid(raw), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+        {}
+        let _ = exited_tx.send(());
+    });
+    while let Err(mpsc::RecvTimeoutError::Timeout) = exited_rx.recv_timeout(RING_POLL) {
+        poll_ring(&mut ring, pid);
     }
-    let status = child.wait()?;
+    let elapsed_ns = start.elapsed().as_nanos() as u64;
+    let _ = waiter.join();
+    let profiled = final_figures(p, pid, &mut ring);
+    // Still registered if the query answered; gone already otherwise.
+    let _ = p.unregister(pid);
+    let (status, rusage) = reap(raw)?;
+    drop(child); // Reaped above: std's handle has nothing left to do.
     let summary = RunSummary {
         command: argv
             .iter()
@@ -212,8 +375,9 @@ pub fn run_command(p: &Profiler, argv: &[OsString], err: &mut impl Write) -> Res
             .collect::<Vec<_>>()
             .join(" "),
         elapsed_ns,
+        reset_during_run: matches!(&ring, Ok(r) if r.tally.reset_seen()),
         profiled,
-        rusage: children_rusage(),
+        rusage: Some(rusage),
         ended: describe(status),
     };
     render_run(err, &summary)?;
@@ -268,45 +432,62 @@ pub fn run(cli: PfprofCli, out: &mut impl Write, err: &mut impl Write) -> Result
 mod tests {
     use super::*;
 
-    #[test]
-    fn run_summary_reads_like_perf_stat() {
+    fn summary(profiled: Profiled) -> String {
         let r = RunSummary {
             command: "work 64 R 1000".to_owned(),
             elapsed_ns: 2_000_000_000,
-            profiled: Some(ProcStats::fixture(
-                Pid::new(9).unwrap(),
-                16_523,
-                2,
-                1_500_000_000,
-                0,
-            )),
-            rusage: Some(Counters::new(16_530, 2, 1_500_100_000)),
+            profiled,
+            rusage: Some(Counters::new(25_219, 2, 1_600_000_000)),
+            reset_during_run: false,
             ended: "exit status 0".to_owned(),
         };
         let mut v = Vec::new();
         render_run(&mut v, &r).unwrap();
-        let t = String::from_utf8(v).unwrap();
+        String::from_utf8(v).unwrap()
+    }
+
+    const FIGURES: Counters = Counters::new(16_523, 2, 1_500_000_000);
+
+    #[test]
+    fn run_summary_reads_like_perf_stat_and_says_what_each_figure_covers() {
+        let t = summary(Profiled::Counters(FIGURES));
         assert!(t.contains(" pfprof stats for 'work 64 R 1000':"));
-        assert!(t.contains("            16,523      minor-faults    # rusage: 16,530\n"));
-        assert!(t.contains("                 2      major-faults    # rusage: 2\n"));
-        assert!(t.contains("      1500.00 msec      cpu-time        # 0.750 CPUs utilized\n"));
+        assert!(t.contains(
+            "            16,523      minor-faults    # 25,219 with reaped descendants\n"
+        ));
+        assert!(t.contains("                 2      major-faults    # 2 with reaped descendants\n"));
+        assert!(t.contains(
+            "      1500.00 msec      cpu-time        # 0.750 CPUs utilized; \
+             1600.00 msec with reaped descendants\n"
+        ));
         assert!(t.contains("          2.000000 seconds time elapsed (exit status 0)\n"));
+        assert!(t.contains(
+            " pfprof counted the process alone, all its threads and across exec, from its \
+             start (its final counters).\n"
+        ));
+        assert!(t.contains(
+            " \"with reaped descendants\" is wait4's rusage: the process and every \
+             descendant it waited for.\n"
+        ));
+        assert!(!t.contains("no pfprof figures"));
     }
 
     #[test]
-    fn run_summary_without_module_figures_falls_back_to_rusage() {
-        let r = RunSummary {
-            command: "true".to_owned(),
-            elapsed_ns: 1_000_000,
-            profiled: None,
-            rusage: Some(Counters::new(100, 0, 0)),
-            ended: "exit status 0".to_owned(),
-        };
-        let mut v = Vec::new();
-        render_run(&mut v, &r).unwrap();
-        let t = String::from_utf8(v).unwrap();
-        assert!(t.contains("pfprof had no figures"));
-        assert!(t.contains("               100      minor-faults"));
+    fn run_summary_names_the_ring_as_the_source() {
+        let t = summary(Profiled::Records(FIGURES));
+        assert!(t.contains("            16,523      minor-faults"));
+        assert!(t.contains("(its records in the extended ring)"));
+    }
+
+    #[test]
+    fn run_summary_without_module_figures_gives_the_reason_and_rusage() {
+        let t = summary(Profiled::Missing("the ring lapped".to_owned()));
+        assert!(t.contains("    (no pfprof figures for the process: the ring lapped)\n"));
+        assert!(t.contains(
+            "            25,219      minor-faults    # rusage, with reaped descendants\n"
+        ));
+        assert!(!t.contains("pfprof counted"));
+        assert!(!t.contains("16,523"));
     }
 
     #[test]

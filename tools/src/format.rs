@@ -1,8 +1,9 @@
-//! The tools' formatting: the number formatting of pfprof-profile, and the
-//! `--format` option.
-//!
-//! The formats themselves (classic lines, CSV, JSON Lines) are
-//! pfprof-profile's; this module only gives the command line its choice.
+//! The formats the tools share: pfprof-profile's thousands separators,
+//! short durations and optional rates (its `text` module), and the choice
+//! of `--format`; the sample and record lines of each output format are
+//! pfprof-profile's writers. Layouts that belong to one renderer (`pfprof
+//! run`'s msec, a table's seconds, a chart's axis labels) are formatted
+//! there.
 
 use clap::ValueEnum;
 

@@ -51,17 +51,48 @@ pub fn man(dir: Option<&Path>, out: &mut impl Write) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// pfprof's subcommands, written out here rather than taken from the
+    /// clap definition the pages are generated from.
+    const SUBCOMMANDS: [&str; 9] = [
+        "register",
+        "unregister",
+        "list",
+        "status",
+        "reset",
+        "period",
+        "run",
+        "completions",
+        "man",
+    ];
+
     #[test]
     fn man_page_and_completions_mention_the_subcommands() {
         let mut v = Vec::new();
         man(None, &mut v).unwrap();
         let page = String::from_utf8(v).unwrap();
         assert!(page.starts_with(".ie \\n(.g .ds Aq"));
-        assert!(page.contains("pfprof\\-run") || page.contains("run"));
+        // The SUBCOMMANDS section names each one as a page of its own.
+        let section = page
+            .split(".SH SUBCOMMANDS")
+            .nth(1)
+            .and_then(|rest| rest.split(".SH ").next())
+            .expect("a SUBCOMMANDS section");
+        for sub in SUBCOMMANDS {
+            let entry = format!("\n.TP\npfprof\\-{sub}(1)\n");
+            assert!(section.contains(&entry), "no {entry:?} in\n{section}");
+        }
         let mut v = Vec::new();
         completions(Shell::Bash, None, &mut v).unwrap();
         let script = String::from_utf8(v).unwrap();
-        assert!(script.contains("register") && script.contains("unregister"));
+        // The words offered after `pfprof `, each a word of its own.
+        let opts = script
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("opts=\"-h -V --device "))
+            .expect("the top-level opts line");
+        let words: Vec<&str> = opts.trim_end_matches('"').split_whitespace().collect();
+        for sub in SUBCOMMANDS {
+            assert!(words.contains(&sub), "{sub} not offered: {opts}");
+        }
     }
 
     #[test]

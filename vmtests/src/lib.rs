@@ -36,6 +36,17 @@ pub fn arg_value(args: &[String], name: &str) -> Option<u64> {
     })
 }
 
+/// The number after `key=` in the summary line a src/bin/ program printed
+/// (`races: ops=N ...`); panics with the output if there is none.
+pub fn figure(stdout: &str, key: &str) -> u64 {
+    let prefix = format!("{key}=");
+    stdout
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}=<number> in {stdout:?}"))
+}
+
 /// Runs a command and returns whether it exited with 0.
 pub fn sh(cmd: &str) -> bool {
     Command::new("sh")

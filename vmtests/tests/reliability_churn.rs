@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use vmtests::{bin_path, require_lab};
+use vmtests::{bin_path, figure, require_lab};
 
 #[test]
 fn churned_processes_leave_nothing_behind() {
@@ -21,5 +21,15 @@ fn churned_processes_leave_nothing_behind() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "churn failed");
-    assert!(stdout.contains("reload=yes") && stdout.contains("ok=true"));
+    assert!(
+        stdout.contains("reload=yes") && stdout.contains("ok=true"),
+        "{stdout}"
+    );
+    // An empty registry at the end means something only if the processes
+    // were registered and the sampler met them.
+    assert_eq!(figure(&stdout, "registered"), figure(&stdout, "procs"));
+    for key in ["exited_registered", "ticks", "process_samples"] {
+        let n = figure(&stdout, key);
+        assert!(n > 0, "{key}={n}: {stdout}");
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use vmtests::{bin_path, require_lab};
+use vmtests::{bin_path, figure, require_lab};
 
 /// The debug kernel is 5-10x slower under TCG.
 fn debug_kernel() -> bool {
@@ -35,5 +35,8 @@ fn the_fuzzer_finds_nothing() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the fuzzer reported problems");
-    assert!(stdout.contains("violations=0 crashes=0"));
+    assert!(stdout.contains("violations=0 crashes=0"), "{stdout}");
+    // No violation means something only if operations were thrown.
+    let ops = figure(&stdout, "ops");
+    assert!(ops >= 1000, "the fuzzer ran only {ops} operations");
 }

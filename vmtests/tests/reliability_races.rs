@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use vmtests::{bin_path, require_lab};
+use vmtests::{bin_path, figure, require_lab};
 
 #[test]
 fn concurrent_operations_keep_the_state_consistent() {
@@ -22,5 +22,10 @@ fn concurrent_operations_keep_the_state_consistent() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "races found an inconsistency");
-    assert!(stdout.contains("errors=0"));
+    assert!(stdout.contains("errors=0"), "{stdout}");
+    // errors=0 means something only if the threads did their work.
+    for key in ["ops", "rmmod_attempts", "growth_checks"] {
+        let n = figure(&stdout, key);
+        assert!(n > 0, "{key}={n}: the races did not run");
+    }
 }

@@ -10,12 +10,15 @@ use crate::err;
 use crate::paths;
 use crate::util::{self, Result};
 
-/// Debian packages the lab needs (kernel-lab.md has why each is there).
+/// Debian packages the lab needs, each with why it is there (the README's
+/// "The kernel lab" section says the same for users).
 pub const PACKAGES: &[&str] = &[
     // Kernel source and the toolchain the kernel's Rust support accepts.
     "linux-source-6.12",
     "rustc-web",
     "rust-web-src",
+    // clippy-driver matching rustc-web, for `cargo xtask kmod --clippy`.
+    "rust-web-clippy",
     "clang-19",
     "lld-19",
     "llvm-19",
@@ -50,6 +53,10 @@ pub const LIBCLANG_PATH: &str = "/usr/lib/llvm-19/lib";
 /// library source that rustup's toolchain here lacks).
 pub const KERNEL_RUSTC: &str = "/usr/bin/rustc";
 
+/// The clippy driver matching [`KERNEL_RUSTC`] (rustup's, earlier on PATH,
+/// is for another rustc).
+pub const KERNEL_CLIPPY_DRIVER: &str = "/usr/bin/clippy-driver";
+
 /// The Rust library source matching [`KERNEL_RUSTC`].
 pub const RUST_LIB_SRC: &str = "/usr/lib/rustlib/src/rust/library";
 
@@ -76,6 +83,8 @@ fn missing_packages() -> Vec<&'static str> {
 
 /// Makes sure every prerequisite is installed.
 pub fn ensure() -> Result<()> {
+    // apt and cargo install must not run twice at once.
+    let _lock = util::lock_file(&paths::cache().join("setup.lock"), "setup")?;
     let missing = missing_packages();
     let bindgen = bindgen();
     let need_bindgen = !bindgen.is_file();

@@ -1,6 +1,7 @@
 //! The lab kernel: Linux 6.12 from Debian's `linux-source-6.12`, configured
 //! from `make tinyconfig` plus the fragments in `lab/kconfig/`, built with the
-//! LLVM/Rust toolchain kernel-lab.md describes.
+//! LLVM/Rust toolchain of [`deps`] (Debian's clang-19 and rustc-web, bindgen
+//! from crates.io; the README's "The kernel lab" section explains each).
 //!
 //! Builds are cached under `<cache>/kernel/<flavour>-<key>/`, where the key
 //! hashes everything that goes into the build: the source package version,
@@ -117,6 +118,7 @@ fn cache_key(flavour: Flavour) -> Result<String> {
 fn source_tree() -> Result<PathBuf> {
     let version = deps::package_version(SOURCE_PACKAGE)?;
     let root = paths::cache().join("src");
+    let _lock = util::lock_file(&root.join("extract.lock"), "source extraction")?;
     let dir = root.join("linux-source-6.12");
     let stamp = dir.join(".pfprof-extracted");
     if fs::read_to_string(&stamp).is_ok_and(|v| v == version) {
@@ -143,6 +145,10 @@ fn source_tree() -> Result<PathBuf> {
 ///
 /// `PFPROF_LAB_KDIR`, if set, names a kernel build directory to use instead
 /// (any 6.12 build with CONFIG_RUST and what base.config asks for).
+///
+/// Several xtasks (clones, terminals) share the cache: a lock per flavour
+/// makes a second one wait for a build in progress instead of building into
+/// the same directory at the same time.
 pub fn ensure(flavour: Flavour) -> Result<Kernel> {
     deps::ensure()?;
     if let Some(dir) = std::env::var_os("PFPROF_LAB_KDIR") {
@@ -157,6 +163,10 @@ pub fn ensure(flavour: Flavour) -> Result<Kernel> {
     }
     let key = cache_key(flavour)?;
     let builds = paths::cache().join("kernel");
+    let _lock = util::lock_file(
+        &builds.join(format!("{}.lock", flavour.name())),
+        &format!("{} kernel build", flavour.name()),
+    )?;
     let dir = builds.join(format!("{}-{key}", flavour.name()));
     let done = dir.join(".pfprof-done");
     let kernel = Kernel { dir };

@@ -1,9 +1,13 @@
 //! `cargo xtask test`: every test stage in order, with a count per stage:
 //! the format check, clippy, the host unit tests, the module build against
-//! both lab kernels (warnings are errors), self-tests of the lab runner, and
-//! the in-VM integration suite (vmtests/, built on the host, run in the VM
-//! with the module loaded) on the release kernel and then the debug kernel.
-//! A stage fails when anything in it fails or it runs nothing.
+//! both lab kernels (warnings are errors), clippy on the module, self-tests
+//! of the lab runner, the in-VM integration suite (vmtests/, built on the
+//! host, run in the VM with the module loaded) on the release kernel and
+//! then the debug kernel, and the swap stage: the in-VM tests named
+//! `with_swap_*`, in a VM with swap and little RAM (the ordinary suite skips
+//! them). A stage fails when anything in it fails or it runs nothing; a
+//! module suite (in-VM or swap) also fails when any of its tests was
+//! ignored.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -28,11 +32,16 @@ pub struct TestArgs {
 }
 
 /// The result of one stage.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Stage {
     name: String,
     passed: u32,
     failed: u32,
+    /// Tests that libtest reported as ignored (skipped).
+    ignored: u32,
+    /// A module suite: a test skipped there is a check that did not run,
+    /// so any ignored test fails the stage.
+    module_suite: bool,
     time: Duration,
     /// Why the stage failed, beyond its counts.
     problem: Option<String>,
@@ -40,7 +49,33 @@ struct Stage {
 
 impl Stage {
     fn ok(&self) -> bool {
-        self.failed == 0 && self.passed > 0 && self.problem.is_none()
+        self.failed == 0
+            && self.passed > 0
+            && self.problem.is_none()
+            && !(self.module_suite && self.ignored > 0)
+    }
+
+    /// The result column of the summary.
+    fn verdict(&self) -> &'static str {
+        if self.ok() {
+            "ok"
+        } else if self.passed == 0 && self.failed == 0 && self.problem.is_none() {
+            "FAILED (ran nothing)"
+        } else if self.failed == 0 && self.problem.is_none() && self.ignored > 0 {
+            "FAILED (skipped tests)"
+        } else {
+            "FAILED"
+        }
+    }
+
+    /// A stage that failed before it could count anything.
+    fn broken(name: &str, started: Instant, problem: String) -> Stage {
+        Stage {
+            name: name.to_owned(),
+            time: started.elapsed(),
+            problem: Some(problem),
+            ..Stage::default()
+        }
     }
 }
 
@@ -93,6 +128,7 @@ fn check(name: &str, cmd: &mut Command) -> Stage {
         failed: u32::from(res.is_err()),
         time: started.elapsed(),
         problem: res.err().map(|e| e.0),
+        ..Stage::default()
     }
 }
 
@@ -123,8 +159,10 @@ fn libtest(name: &str, cmd: &mut Command) -> Stage {
         name: name.to_owned(),
         passed: counts.passed,
         failed: counts.failed,
+        ignored: counts.ignored,
         time: started.elapsed(),
         problem,
+        ..Stage::default()
     }
 }
 
@@ -192,25 +230,26 @@ fn vm_args(flavour: Flavour, load: bool, timeout: u64, cmd: &[&str]) -> VmArgs {
     }
 }
 
-/// Runs the in-VM suite on one kernel flavour.
-fn vm_suite(flavour: Flavour, bins: &[PathBuf]) -> Stage {
-    let name = format!("in-VM suite ({})", flavour.name());
+/// The tests that need swap and little RAM have this in their name: the
+/// ordinary suite skips them (libtest's `--skip`, a substring match) and
+/// the swap stage runs them.
+const SWAP_TESTS: &str = "with_swap_";
+/// The swap stage's VM: the RAM small enough that a workload a quarter
+/// larger than it swaps in seconds under TCG, and swap for all of it.
+const SWAP_VM_MEM_MIB: u64 = 384;
+const SWAP_VM_SWAP_MIB: u64 = 1024;
+
+/// The shell script that runs each test binary given as an argument with
+/// `args` and exits 1 if any failed.
+fn run_each_script(args: &str) -> String {
+    format!("rc=0; for t in \"$@\"; do echo \"== $t\"; \"$t\" {args} || rc=1; done; exit $rc")
+}
+
+/// Runs test binaries in the VM and counts their results.
+fn vm_stage(name: String, vm: &VmArgs) -> Stage {
     let started = Instant::now();
-    let script =
-        "rc=0; for t in \"$@\"; do echo \"== $t\"; \"$t\" --test-threads=1 || rc=1; done; exit $rc";
-    let mut cmd = vec!["sh", "-c", script, "vmtests"];
-    let bin_strs: Vec<String> = bins.iter().map(|b| b.display().to_string()).collect();
-    cmd.extend(bin_strs.iter().map(String::as_str));
-    let timeout = if flavour == Flavour::Debug { 1500 } else { 900 };
-    let res = vm::run(&vm_args(flavour, true, timeout, &cmd), true);
-    match res {
-        Err(e) => Stage {
-            name,
-            passed: 0,
-            failed: 0,
-            time: started.elapsed(),
-            problem: Some(e.0),
-        },
+    match vm::run(vm, true) {
+        Err(e) => Stage::broken(&name, started, e.0),
         Ok(outcome) => {
             let counts = parse_libtest(&outcome.stdout);
             let problem = outcome.lab_problem().or_else(|| {
@@ -220,11 +259,76 @@ fn vm_suite(flavour: Flavour, bins: &[PathBuf]) -> Stage {
                 name,
                 passed: counts.passed,
                 failed: counts.failed,
+                ignored: counts.ignored,
+                module_suite: true,
                 time: started.elapsed(),
                 problem,
             }
         }
     }
+}
+
+/// Runs the in-VM suite on one kernel flavour, without the swap tests.
+fn vm_suite(flavour: Flavour, bins: &[PathBuf]) -> Stage {
+    let script = run_each_script(&format!("--test-threads=1 --skip {SWAP_TESTS}"));
+    let mut cmd = vec!["sh", "-c", &script, "vmtests"];
+    let bin_strs: Vec<String> = bins.iter().map(|b| b.display().to_string()).collect();
+    cmd.extend(bin_strs.iter().map(String::as_str));
+    let timeout = if flavour == Flavour::Debug { 1500 } else { 900 };
+    vm_stage(
+        format!("in-VM suite ({})", flavour.name()),
+        &vm_args(flavour, true, timeout, &cmd),
+    )
+}
+
+/// The names of the tests in `--list` output (`name: test` lines).
+fn listed_tests(list: &str) -> Vec<String> {
+    list.lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The test binaries that hold swap tests, listed on the host (listing runs
+/// no test).
+fn swap_binaries(bins: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for bin in bins {
+        let list = util::output(Command::new(bin).arg("--list"))?;
+        if listed_tests(&list).iter().any(|t| t.contains(SWAP_TESTS)) {
+            found.push(bin.clone());
+        }
+    }
+    Ok(found)
+}
+
+/// Runs the swap tests on one kernel flavour, in a VM with swap and
+/// [`SWAP_VM_MEM_MIB`] of RAM.
+fn swap_suite(flavour: Flavour, bins: &[PathBuf]) -> Stage {
+    let name = format!("swap tests ({})", flavour.name());
+    let started = Instant::now();
+    let bins = match swap_binaries(bins) {
+        Ok(b) if b.is_empty() => {
+            return Stage::broken(
+                &name,
+                started,
+                format!("no test named *{SWAP_TESTS}* in the in-VM suite"),
+            )
+        }
+        Ok(b) => b,
+        Err(e) => return Stage::broken(&name, started, e.0),
+    };
+    let script = run_each_script(&format!("--test-threads=1 {SWAP_TESTS}"));
+    let mut cmd = vec!["sh", "-c", &script, "vmtests"];
+    let bin_strs: Vec<String> = bins.iter().map(|b| b.display().to_string()).collect();
+    cmd.extend(bin_strs.iter().map(String::as_str));
+    let timeout = if flavour == Flavour::Debug { 1200 } else { 600 };
+    let mut args = vm_args(flavour, true, timeout, &cmd);
+    args.mem = SWAP_VM_MEM_MIB;
+    args.swap = Some(SWAP_VM_SWAP_MIB);
+    let mut stage = vm_stage(name, &args);
+    stage.time = started.elapsed();
+    stage
 }
 
 /// Self-tests of the runner: exit codes, timeouts, splat detection, --load.
@@ -281,6 +385,7 @@ fn lab_selftests() -> Stage {
         failed: u32::try_from(failures.len()).unwrap_or(u32::MAX),
         time: started.elapsed(),
         problem: (!failures.is_empty()).then(|| format!("failed: {}", failures.join("; "))),
+        ..Stage::default()
     }
 }
 
@@ -307,12 +412,33 @@ fn format_check() -> Stage {
         failed: u32::try_from(problems.len()).unwrap_or(u32::MAX),
         time: started.elapsed(),
         problem: (!problems.is_empty()).then(|| problems.join("\n")),
+        ..Stage::default()
     }
 }
 
 fn banner(name: &str) {
     println!("\n==== {name} ====");
     let _ = std::io::stdout().flush();
+}
+
+/// The summary: a line per stage with its counts, time and result.
+fn summary_table(stages: &[Stage]) -> String {
+    let mut out = format!(
+        "{:<28} {:>7} {:>7} {:>7} {:>8}  result\n",
+        "stage", "passed", "failed", "skipped", "time"
+    );
+    for s in stages {
+        out.push_str(&format!(
+            "{:<28} {:>7} {:>7} {:>7} {:>8}  {}\n",
+            s.name,
+            s.passed,
+            s.failed,
+            s.ignored,
+            util::fmt_duration(s.time),
+            s.verdict()
+        ));
+    }
+    out
 }
 
 /// `cargo xtask test`.
@@ -366,26 +492,48 @@ pub fn main(args: &TestArgs) -> Result<ExitCode> {
         failed: u32::try_from(build_errors.len()).unwrap_or(u32::MAX),
         time: module_started.elapsed(),
         problem: (!build_errors.is_empty()).then(|| build_errors.join("\n")),
+        ..Stage::default()
+    });
+
+    banner("module clippy");
+    let clippy_started = Instant::now();
+    let mut linted = 0;
+    let mut lint_errors = Vec::new();
+    for &f in &flavours {
+        match kmod::clippy(f) {
+            Ok(()) => {
+                println!("clippy: no warnings ({} kernel)", f.name());
+                linted += 1;
+            }
+            Err(e) => lint_errors.push(format!("{} kernel: {}", f.name(), e.0)),
+        }
+    }
+    stages.push(Stage {
+        name: "module clippy".into(),
+        passed: linted,
+        failed: u32::try_from(lint_errors.len()).unwrap_or(u32::MAX),
+        time: clippy_started.elapsed(),
+        problem: (!lint_errors.is_empty()).then(|| lint_errors.join("\n")),
+        ..Stage::default()
     });
 
     banner("lab self-tests");
     stages.push(lab_selftests());
 
     banner("in-VM suite");
+    let suite_started = Instant::now();
     match build_vm_suite() {
         Ok(bins) => {
             for &f in &flavours {
                 banner(&format!("in-VM suite on the {} kernel", f.name()));
                 stages.push(vm_suite(f, &suite_for(f, &bins)));
             }
+            // The release kernel only: its swap run takes about a minute
+            // under TCG.
+            banner("swap tests on the release kernel");
+            stages.push(swap_suite(Flavour::Release, &bins));
         }
-        Err(e) => stages.push(Stage {
-            name: "in-VM suite".into(),
-            passed: 0,
-            failed: 0,
-            time: Duration::ZERO,
-            problem: Some(e.0),
-        }),
+        Err(e) => stages.push(Stage::broken("in-VM suite", suite_started, e.0)),
     }
 
     // ---- case studies (quick): the plots, monotonic curves, R > L, one
@@ -399,6 +547,7 @@ pub fn main(args: &TestArgs) -> Result<ExitCode> {
         failed,
         time: case_started.elapsed(),
         problem,
+        ..Stage::default()
     });
     // ---- end of the case studies ----
 
@@ -413,37 +562,25 @@ pub fn main(args: &TestArgs) -> Result<ExitCode> {
         failed,
         time: bench_started.elapsed(),
         problem,
+        ..Stage::default()
     });
     // ---- end of the bench ----
 
     println!("\n==== summary ====");
-    println!(
-        "{:<28} {:>7} {:>7} {:>8}  result",
-        "stage", "passed", "failed", "time"
-    );
-    let (mut passed, mut failed) = (0, 0);
-    for s in &stages {
-        println!(
-            "{:<28} {:>7} {:>7} {:>8}  {}",
-            s.name,
-            s.passed,
-            s.failed,
-            util::fmt_duration(s.time),
-            if s.ok() {
-                "ok"
-            } else if s.passed == 0 && s.failed == 0 && s.problem.is_none() {
-                "FAILED (ran nothing)"
-            } else {
-                "FAILED"
-            }
-        );
-        passed += s.passed;
-        failed += s.failed;
-    }
+    print!("{}", summary_table(&stages));
+    let (passed, failed, ignored) = stages.iter().fold((0, 0, 0), |(p, f, i), s| {
+        (p + s.passed, f + s.failed, i + s.ignored)
+    });
     let bad: Vec<&Stage> = stages.iter().filter(|s| !s.ok()).collect();
     for s in &bad {
         if let Some(p) = &s.problem {
             println!("{}: {p}", s.name);
+        }
+        if s.module_suite && s.ignored > 0 {
+            println!(
+                "{}: {} test(s) skipped: a module suite must run every test",
+                s.name, s.ignored
+            );
         }
     }
     if args.skip_debug {
@@ -452,7 +589,7 @@ pub fn main(args: &TestArgs) -> Result<ExitCode> {
     println!("total time {}", util::fmt_duration(started.elapsed()));
     // A stage that failed without failing a counted test still counts one.
     let failed = failed.max(u32::try_from(bad.len()).unwrap_or(u32::MAX));
-    println!("{passed} passed, {failed} failed");
+    println!("{passed} passed, {failed} failed, {ignored} skipped");
     Ok(if bad.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -481,6 +618,89 @@ mod tests {
             }
         );
         assert_eq!(parse_libtest("nothing here"), Counts::default());
+    }
+
+    fn stage(name: &str, passed: u32, failed: u32, ignored: u32, module_suite: bool) -> Stage {
+        Stage {
+            name: name.into(),
+            passed,
+            failed,
+            ignored,
+            module_suite,
+            ..Stage::default()
+        }
+    }
+
+    #[test]
+    fn a_skipped_test_fails_a_module_suite_only() {
+        let host = stage("host unit tests", 10, 0, 2, false);
+        assert!(host.ok());
+        assert_eq!(host.verdict(), "ok");
+        let vm = stage("in-VM suite (release)", 10, 0, 1, true);
+        assert!(!vm.ok());
+        assert_eq!(vm.verdict(), "FAILED (skipped tests)");
+        assert!(stage("in-VM suite (release)", 10, 0, 0, true).ok());
+        assert_eq!(
+            stage("swap tests (release)", 0, 0, 0, true).verdict(),
+            "FAILED (ran nothing)"
+        );
+        assert_eq!(stage("x", 3, 1, 1, true).verdict(), "FAILED");
+        let mut broken = stage("x", 3, 0, 0, true);
+        broken.problem = Some("a test binary failed".into());
+        assert_eq!(broken.verdict(), "FAILED");
+    }
+
+    #[test]
+    fn the_summary_shows_skipped_tests_per_stage() {
+        let table = summary_table(&[
+            stage("host unit tests", 120, 0, 2, false),
+            stage("in-VM suite (release)", 80, 0, 1, true),
+        ]);
+        let lines: Vec<Vec<&str>> = table
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            lines[0],
+            ["stage", "passed", "failed", "skipped", "time", "result"]
+        );
+        assert_eq!(
+            lines[1],
+            ["host", "unit", "tests", "120", "0", "2", "0.0s", "ok"]
+        );
+        assert_eq!(
+            lines[2],
+            [
+                "in-VM",
+                "suite",
+                "(release)",
+                "80",
+                "0",
+                "1",
+                "0.0s",
+                "FAILED",
+                "(skipped",
+                "tests)"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_swap_tests_are_skipped_in_the_suite_and_found_for_their_stage() {
+        let suite = run_each_script(&format!("--test-threads=1 --skip {SWAP_TESTS}"));
+        assert!(suite.contains("\"$t\" --test-threads=1 --skip with_swap_ || rc=1"));
+        let list = "single_threaded_sums_equal_stat_and_schedstat: test\n\
+                    with_swap_major_faults_are_exact_too: test\n\
+                    \n\
+                    2 tests, 0 benchmarks\n";
+        assert_eq!(
+            listed_tests(list),
+            [
+                "single_threaded_sums_equal_stat_and_schedstat",
+                "with_swap_major_faults_are_exact_too"
+            ]
+        );
+        assert!(listed_tests("0 tests, 0 benchmarks\n").is_empty());
     }
 
     #[test]

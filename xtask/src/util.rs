@@ -34,6 +34,36 @@ pub fn describe(cmd: &Command) -> String {
     words.join(" ")
 }
 
+/// Takes an exclusive lock on the file at `path` (created if need be) for
+/// as long as the returned file lives, waiting for another xtask that holds
+/// it, and saying so, since that may take minutes (`what` names the work).
+pub fn lock_file(path: &std::path::Path, what: &str) -> Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| err!("cannot open the lock {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => return Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!(
+                "xtask: waiting for another xtask's {what} (it holds {})",
+                path.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(err!("cannot lock {}: {e}", path.display()))
+        }
+    }
+    file.lock()
+        .map_err(|e| err!("cannot lock {}: {e}", path.display()))?;
+    Ok(file)
+}
+
 /// Runs a command with inherited stdio and fails unless it exits with 0.
 pub fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd

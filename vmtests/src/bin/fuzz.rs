@@ -909,6 +909,9 @@ fn main() {
             crashes += 1;
             eprintln!("fuzz: worker {k} (seed {seed}) ended with {status}");
         }
+        // A worker's report ends with its violations line; one without it
+        // did not finish, whatever its exit status says.
+        let mut reported = false;
         for line in BufReader::new(text.as_bytes()).lines() {
             let line = line.unwrap();
             let w: Vec<&str> = line.split_whitespace().collect();
@@ -921,9 +924,16 @@ fn main() {
                         .entry((entry.into(), e.parse().unwrap()))
                         .or_default() += n.parse::<u64>().unwrap()
                 }
-                ["violations", n] => violations += n.parse::<u64>().unwrap(),
+                ["violations", n] => {
+                    violations += n.parse::<u64>().unwrap();
+                    reported = true;
+                }
                 _ => {}
             }
+        }
+        if status.success() && !reported {
+            crashes += 1;
+            eprintln!("fuzz: worker {k} (seed {seed}) exited without its report");
         }
     }
     // Leave the module as we found it: nothing registered, default period.

@@ -8,7 +8,8 @@
 //! is open. Checked on the way: the extended ring's `head` and records are
 //! consistent, the counters only grow between resets. Checked once quiet:
 //! LIST, QUERY, sysfs `registered` and /proc/mp3/status agree. Prints
-//! `races: ops=N rmmod_attempts=M ...` and exits 1 on any inconsistency.
+//! `races: ops=N rmmod_attempts=M growth_checks=G ...` and exits 1 on any
+//! inconsistency.
 
 use std::mem::offset_of;
 use std::process::{Child, Command};
@@ -25,6 +26,9 @@ struct Shared {
     ops: AtomicU64,
     errors: AtomicU64,
     rmmod_attempts: AtomicU64,
+    /// Pairs of QUERYs with no reset between them, whose counters were
+    /// compared (a reset between two makes the pair say nothing).
+    growth_checks: AtomicU64,
 }
 
 impl Shared {
@@ -177,6 +181,7 @@ fn main() {
                 }
                 if let Some((pr, p)) = prev {
                     if pr == r0 && r0 == r1 {
+                        sh.growth_checks.fetch_add(1, Ordering::Relaxed);
                         let grew = s.ticks >= p.ticks
                             && s.samples_written >= p.samples_written
                             && s.records_written >= p.records_written
@@ -268,9 +273,10 @@ fn main() {
     dev.clean();
     let errors = shared.errors.load(Ordering::Relaxed);
     println!(
-        "races: seconds={seconds} ops={} rmmod_attempts={} errors={errors} time={:.1}s",
+        "races: seconds={seconds} ops={} rmmod_attempts={} growth_checks={} errors={errors} time={:.1}s",
         shared.ops.load(Ordering::Relaxed),
         shared.rmmod_attempts.load(Ordering::Relaxed),
+        shared.growth_checks.load(Ordering::Relaxed),
         started.elapsed().as_secs_f64()
     );
     if errors > 0 {
