@@ -13,8 +13,9 @@
  * Buffer (mmap of the device):
  *   offset 0, 128 pages: the classic ring, PROT_READ|PROT_WRITE, MAP_SHARED.
  *     12000 samples of 4 x uint64_t: jiffies, minor faults, major faults,
- *     CPU ns, each the per-period sum over the registered processes. Unused
- *     words hold -1 (UINT64_MAX). Wraps at 48000 words.
+ *     CPU ns, each the per-period sum over the registered processes. Wraps
+ *     at 48000 words. Every word of the 128 pages that holds no live sample
+ *     is -1 (UINT64_MAX), the tail past the ring (words 48000..65535) too.
  *   offset PFPROF_EXT_OFFSET, PFPROF_EXT_SIZE bytes: the extended region,
  *     PROT_READ only. A struct pfprof_ext_header page, then a ring of
  *     PFPROF_EXT_RECORDS struct pfprof_record. Record n is in slot

@@ -18,8 +18,12 @@
 //!
 //! The classic ring is [`CLASSIC_SAMPLES`] samples of four `u64`s (jiffies,
 //! minor faults, major faults, CPU ns), each the per-period sum over the
-//! registered processes; unused slots hold `u64::MAX` (-1); it wraps at
-//! 48000 words, as the classic monitor expects.
+//! registered processes; it wraps at 48000 words, as the classic monitor
+//! expects. Every word of the 128 pages that is not part of a live sample
+//! holds `u64::MAX` (-1): unused and consumed slots, and the tail past the
+//! ring (words 48000 to 65535), at load and after RESET. The classic monitor
+//! depends on the tail: on an empty ring its scan ends at word 48000 and
+//! reads it as a sample.
 //!
 //! The extended region starts with an [`ExtHeader`] page, then a ring of
 //! [`EXT_RECORDS`] [`Record`]s. Record `n` (counting from 0 since load) lives

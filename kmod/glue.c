@@ -64,20 +64,11 @@ void pfprof_proc_remove(void)
 
 /* --- Processes (process.rs) ---------------------------------------------- */
 
-/* Keep in sync with `Counters` in process.rs. */
-struct pfprof_counters {
-	u64 minor_faults;
-	u64 major_faults;
-	u64 cpu_ns;
-	u32 exited;
-	u32 reserved;
-};
-
 struct task_struct *pfprof_get_process(pid_t nr, pid_t *tgid);
 struct task_struct *pfprof_get_current_process(pid_t *tgid);
 bool pfprof_may_read(struct task_struct *leader);
-void pfprof_read_counters(struct task_struct *leader,
-			  struct pfprof_counters *out);
+bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
+			  u64 *major_faults, u64 *cpu_ns);
 
 /*
  * Returns the thread group leader of the thread `nr` (in the caller's pid
@@ -153,9 +144,12 @@ bool pfprof_may_read(struct task_struct *leader)
  * `leader` must be referenced; it may have exited and been reaped: its
  * signal_struct lives as long as the task_struct, and __exit_signal() moves
  * every thread's counts, the leader's too, into it as the thread goes.
+ *
+ * Returns whether every thread has exited (the counts are final). The
+ * results are plain scalars, so no struct layout is shared with Rust.
  */
-void pfprof_read_counters(struct task_struct *leader,
-			  struct pfprof_counters *out)
+bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
+			  u64 *major_faults, u64 *cpu_ns)
 {
 	struct signal_struct *sig = leader->signal;
 	struct task_struct *t;
@@ -181,13 +175,12 @@ void pfprof_read_counters(struct task_struct *leader,
 	done_seqretry_irqrestore(&sig->stats_lock, seq, flags);
 	rcu_read_unlock();
 
-	out->minor_faults = minor;
-	out->major_faults = major;
-	out->cpu_ns = cpu;
+	*minor_faults = minor;
+	*major_faults = major;
+	*cpu_ns = cpu;
 	/* Every thread has exited and the leader is a zombie or gone. */
-	out->exited = READ_ONCE(leader->exit_state) != 0 &&
-		      atomic_read(&sig->live) == 0;
-	out->reserved = 0;
+	return READ_ONCE(leader->exit_state) != 0 &&
+	       atomic_read(&sig->live) == 0;
 }
 
 /* --- The sampler (sampler.rs) -------------------------------------------- */

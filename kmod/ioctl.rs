@@ -8,12 +8,12 @@
 
 use core::mem::size_of;
 
-use kernel::bindings;
 use kernel::prelude::*;
 use kernel::types::{AsBytes, FromBytes};
 use kernel::uaccess::{UserPtr, UserSlice};
 
 use crate::abi;
+use crate::process::caller_is_admin;
 use crate::profiler::{Profiler, Target};
 
 // SAFETY: The ABI structs are `#[repr(C)]`, made of integers only, with
@@ -40,11 +40,6 @@ fn read_arg<T: FromBytes>(arg: UserPtr) -> Result<T> {
 
 fn write_arg<T: AsBytes>(arg: UserPtr, value: &T) -> Result {
     UserSlice::new(arg, size_of::<T>()).writer().write(value)
-}
-
-fn capable_sys_admin() -> bool {
-    // SAFETY: `capable` only inspects the current task's credentials.
-    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
 }
 
 /// Runs ioctl `cmd` with argument `arg`.
@@ -114,10 +109,11 @@ fn list(profiler: &Profiler, arg: UserPtr) -> Result<isize> {
         return Err(EINVAL);
     }
     let pids = profiler.pids()?;
-    let n = pids.len().min(a.capacity as usize);
-    if n > 0 {
-        let mut bytes = KVec::with_capacity(n * 4, GFP_KERNEL)?;
-        for pid in &pids[..n] {
+    let wanted = pids.get(..a.capacity as usize).unwrap_or(&pids);
+    if !wanted.is_empty() {
+        let size = wanted.len().checked_mul(size_of::<i32>()).ok_or(EINVAL)?;
+        let mut bytes = KVec::with_capacity(size, GFP_KERNEL)?;
+        for pid in wanted {
             bytes.extend_from_slice(&pid.to_ne_bytes(), GFP_KERNEL)?;
         }
         let ptr = UserPtr::try_from(a.pids).map_err(|_| EFAULT)?;
@@ -131,7 +127,7 @@ fn list(profiler: &Profiler, arg: UserPtr) -> Result<isize> {
 }
 
 fn reset(profiler: &Profiler) -> Result<isize> {
-    if !capable_sys_admin() {
+    if !caller_is_admin() {
         return Err(EPERM);
     }
     profiler.reset();
@@ -140,7 +136,7 @@ fn reset(profiler: &Profiler) -> Result<isize> {
 
 fn set_period(profiler: &Profiler, arg: UserPtr) -> Result<isize> {
     let a: abi::Period = read_arg(arg)?;
-    if !capable_sys_admin() {
+    if !caller_is_admin() {
         return Err(EPERM);
     }
     if a.reserved != 0 {

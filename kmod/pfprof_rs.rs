@@ -61,6 +61,7 @@ mod profiler;
 mod registry;
 mod sampler;
 mod sysfs;
+mod text;
 
 use profiler::Profiler;
 

@@ -10,21 +10,19 @@ use kernel::prelude::*;
 use kernel::task::Task;
 use kernel::types::ARef;
 
-/// Counters of a whole thread group, as `glue.c` fills them.
-#[repr(C)]
+/// Counters of a whole thread group, as `glue.c` reads them.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Counters {
     pub(crate) minor_faults: u64,
     pub(crate) major_faults: u64,
     pub(crate) cpu_ns: u64,
-    exited: u32,
-    reserved: u32,
+    exited: bool,
 }
 
 impl Counters {
     /// Whether every thread has exited: these counters are final.
     pub(crate) fn exited(&self) -> bool {
-        self.exited != 0
+        self.exited
     }
 
     /// The increase from `earlier` to `self`, field by field (never negative).
@@ -43,7 +41,20 @@ extern "C" {
     fn pfprof_get_process(nr: i32, tgid: *mut i32) -> *mut c_void;
     fn pfprof_get_current_process(tgid: *mut i32) -> *mut c_void;
     fn pfprof_may_read(leader: *mut c_void) -> bool;
-    fn pfprof_read_counters(leader: *mut c_void, out: *mut Counters);
+    fn pfprof_read_counters(
+        leader: *mut c_void,
+        minor_faults: *mut u64,
+        major_faults: *mut u64,
+        cpu_ns: *mut u64,
+    ) -> bool;
+}
+
+/// Whether the caller has CAP_SYS_ADMIN (RESET, SET_PERIOD and writing the
+/// period in sysfs need it).
+pub(crate) fn caller_is_admin() -> bool {
+    // SAFETY: `capable` only inspects the current task's credentials; it may
+    // be called from any process context.
+    unsafe { kernel::bindings::capable(kernel::bindings::CAP_SYS_ADMIN as i32) }
 }
 
 /// A process: its thread group leader, referenced (never a bare pointer), and
@@ -102,8 +113,16 @@ impl Process {
     pub(crate) fn counters(&self) -> Counters {
         let mut out = Counters::default();
         // SAFETY: The task is referenced, so it and its signal_struct are
-        // valid even after it exited; `out` is a valid place to write.
-        unsafe { pfprof_read_counters(self.as_ptr(), &mut out) };
+        // valid even after it exited; the three pointers are valid places
+        // to write.
+        out.exited = unsafe {
+            pfprof_read_counters(
+                self.as_ptr(),
+                &mut out.minor_faults,
+                &mut out.major_faults,
+                &mut out.cpu_ns,
+            )
+        };
         out
     }
 }

@@ -19,6 +19,7 @@ use kernel::prelude::*;
 use kernel::uaccess::UserSlice;
 
 use crate::profiler::{Profiler, Target};
+use crate::text;
 
 extern "C" {
     fn pfprof_proc_create() -> core::ffi::c_int;
@@ -63,22 +64,15 @@ enum Command {
 /// Parses `R <pid>`, `R,<pid>` or `U <pid>` (pid > 0, decimal), with
 /// optional surrounding whitespace and a trailing newline.
 fn parse(input: &[u8]) -> Result<Command> {
-    let text = input.trim_ascii();
+    let text = text::trim(input);
     let (&verb, rest) = text.split_first().ok_or(EINVAL)?;
     let rest = match rest.split_first() {
-        Some((b',', r)) => r.trim_ascii_start(),
-        Some((c, _)) if c.is_ascii_whitespace() => rest.trim_ascii_start(),
+        Some((b',', r)) => text::trim_start(r),
+        Some((c, _)) if c.is_ascii_whitespace() => text::trim_start(rest),
         _ => return Err(EINVAL),
     };
-    if rest.is_empty() || rest.len() > 10 || !rest.iter().all(u8::is_ascii_digit) {
-        return Err(EINVAL);
-    }
-    let pid = rest
-        .iter()
-        .try_fold(0i64, |acc, d| Some(acc * 10 + i64::from(d - b'0')))
-        .and_then(|v| i32::try_from(v).ok())
-        .filter(|&p| p > 0)
-        .ok_or(EINVAL)?;
+    let pid = text::decimal(rest, i32::MAX as u64)?;
+    let pid = i32::try_from(pid).ok().filter(|&p| p > 0).ok_or(EINVAL)?;
     match verb {
         b'R' => Ok(Command::Register(pid)),
         b'U' => Ok(Command::Unregister(pid)),
@@ -100,7 +94,10 @@ impl Write for Text {
 
 fn status_text(profiler: &Profiler) -> Result<KVec<u8>> {
     let pids = profiler.pids()?;
-    let mut text = Text(KVec::with_capacity(pids.len() * 8, GFP_KERNEL)?);
+    let mut text = Text(KVec::with_capacity(
+        pids.len().saturating_mul(8),
+        GFP_KERNEL,
+    )?);
     for pid in &pids {
         writeln!(text, "{pid}").map_err(|_| ENOMEM)?;
     }
@@ -175,13 +172,17 @@ unsafe extern "C" fn pfprof_proc_status_read(
         let Some(rest) = text.get(pos..) else {
             return Ok(0);
         };
-        let n = rest.len().min(len);
-        UserSlice::new(buf as usize, n)
+        let chunk = rest.get(..len).unwrap_or(rest);
+        UserSlice::new(buf as usize, chunk.len())
             .writer()
-            .write_slice(&rest[..n])?;
+            .write_slice(chunk)?;
+        let end = pos
+            .checked_add(chunk.len())
+            .and_then(|end| bindings::loff_t::try_from(end).ok())
+            .ok_or(EINVAL)?;
         // SAFETY: As above.
-        unsafe { *ppos = (pos + n) as bindings::loff_t };
-        Ok(n as isize)
+        unsafe { *ppos = end };
+        Ok(chunk.len() as isize)
     })();
     result.unwrap_or_else(|e| e.to_errno() as isize)
 }
@@ -200,14 +201,15 @@ unsafe extern "C" fn pfprof_proc_status_write(
 ) -> isize {
     let result = (|| -> Result<isize> {
         let profiler = Profiler::get().ok_or(ENODEV)?;
-        if len == 0 || len > MAX_WRITE {
-            return Err(EINVAL);
-        }
-        let mut input = [0u8; MAX_WRITE];
+        let mut storage = [0u8; MAX_WRITE];
+        let input = storage
+            .get_mut(..len)
+            .filter(|i| !i.is_empty())
+            .ok_or(EINVAL)?;
         UserSlice::new(buf as usize, len)
             .reader()
-            .read_slice(&mut input[..len])?;
-        match parse(&input[..len])? {
+            .read_slice(input)?;
+        match parse(input)? {
             Command::Register(pid) => profiler.register(Target::Pid(pid)).map(|_| ())?,
             Command::Unregister(pid) => profiler.unregister(Target::Pid(pid))?,
         }

@@ -13,7 +13,7 @@ use kernel::prelude::*;
 use kernel::sync::Mutex;
 
 use crate::abi;
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, ClassicSlot};
 use crate::process::Process;
 use crate::registry::{self, Entry, Registry};
 use crate::sampler::{self, DelayedWork, Schedule, HZ};
@@ -62,7 +62,7 @@ struct Inner {
     /// The module is unloading: the sampler must not re-arm, nothing may
     /// start it again.
     stopping: bool,
-    /// Next classic sample number (slot = number % CLASSIC_SAMPLES).
+    /// Next classic sample number (its slot: [`ClassicSlot::of`]).
     classic_next: u64,
     /// Next extended record number (never reset: readers follow it).
     ext_head: u64,
@@ -261,7 +261,7 @@ impl Profiler {
     /// before taking the lock, and retries if the registry outgrew it.
     pub(crate) fn pids(&self) -> Result<KVec<i32>> {
         loop {
-            let room = self.inner.lock().registry.len() + 16;
+            let room = self.inner.lock().registry.len().saturating_add(16);
             let mut pids = KVec::with_capacity(room, GFP_KERNEL)?;
             let inner = self.inner.lock();
             if inner.registry.len() > room {
@@ -331,6 +331,8 @@ impl Profiler {
         let mut sampled = 0u64;
         let buffer = &self.buffer;
         let ext_head = &mut inner.ext_head;
+        // Record numbers wrap (after 2^64 records, centuries at any rate);
+        // per-period sums and statistics saturate instead.
         inner.registry.sample(|d| {
             buffer.write_record(&abi::Record {
                 seq: *ext_head,
@@ -343,34 +345,34 @@ impl Profiler {
                 cpu_ns: d.cpu_ns,
                 reserved: 0,
             });
-            *ext_head += 1;
-            total.minor_faults += d.minor_faults;
-            total.major_faults += d.major_faults;
-            total.cpu_ns += d.cpu_ns;
-            sampled += 1;
+            *ext_head = ext_head.wrapping_add(1);
+            total.minor_faults = total.minor_faults.saturating_add(d.minor_faults);
+            total.major_faults = total.major_faults.saturating_add(d.major_faults);
+            total.cpu_ns = total.cpu_ns.saturating_add(d.cpu_ns);
+            sampled = sampled.saturating_add(1);
         });
         total.seq = inner.ext_head;
         buffer.write_record(&total);
-        inner.ext_head += 1;
+        inner.ext_head = inner.ext_head.wrapping_add(1);
         let unread = buffer.write_classic(
-            inner.classic_next,
+            ClassicSlot::of(inner.classic_next),
             jiffies,
             total.minor_faults,
             total.major_faults,
             total.cpu_ns,
         );
-        inner.classic_next += 1;
+        inner.classic_next = inner.classic_next.wrapping_add(1);
 
         let c = &mut inner.counts;
-        c.samples_written += 1;
-        c.samples_lost += u64::from(unread);
-        c.records_written += sampled + 1;
-        c.ticks += 1;
-        c.process_samples += sampled;
+        c.samples_written = c.samples_written.saturating_add(1);
+        c.samples_lost = c.samples_lost.saturating_add(u64::from(unread));
+        c.records_written = c.records_written.saturating_add(sampled.saturating_add(1));
+        c.ticks = c.ticks.saturating_add(1);
+        c.process_samples = c.process_samples.saturating_add(sampled);
         buffer.set_ticks(c.ticks);
 
         let (delay, late) = inner.schedule.next_delay(sampler::jiffies());
-        c.overruns += u64::from(late);
+        c.overruns = c.overruns.saturating_add(u64::from(late));
         // Re-arm even if the last process just exited: the next tick finds
         // the registry empty and stops, so a registration racing with this
         // one never finds a stopped sampler it must restart.
@@ -378,7 +380,7 @@ impl Profiler {
 
         let cost = sampler::now_ns().saturating_sub(started);
         c.cost_last_ns = cost;
-        c.cost_total_ns += cost;
+        c.cost_total_ns = c.cost_total_ns.saturating_add(cost);
         c.cost_max_ns = c.cost_max_ns.max(cost);
     }
 }

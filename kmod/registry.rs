@@ -93,14 +93,14 @@ impl Registry {
             return Err(EEXIST);
         }
         self.tree.insert(room.into_node(pid, entry));
-        self.len += 1;
+        self.len = self.len.saturating_add(1);
         Ok(())
     }
 
     /// Removes the entry of `pid`; the caller drops it (releasing the task).
     pub(crate) fn remove(&mut self, pid: i32) -> Option<Entry> {
         let entry = self.tree.remove(&pid)?;
-        self.len -= 1;
+        self.len = self.len.saturating_sub(1);
         Some(entry)
     }
 
@@ -141,7 +141,7 @@ impl Registry {
                 // The cursor moves to the next entry, or to the previous one
                 // when this was the last: then the walk is over.
                 let (next, _removed) = c.remove_current();
-                self.len -= 1;
+                self.len = self.len.saturating_sub(1);
                 next.filter(|n| *n.current().0 > pid)
             } else {
                 c.move_next()

@@ -132,9 +132,16 @@ impl Schedule {
         self.period_us
     }
 
+    /// Jiffies per period, in millionths of a jiffy. At most 10^7 x HZ:
+    /// no overflow, since `period_us` is clamped to the ABI's range.
+    fn step(&self) -> u64 {
+        u64::from(self.period_us).saturating_mul(u64::from(HZ))
+    }
+
     fn advance(&mut self) {
-        let step = u64::from(self.period_us) * u64::from(HZ) + self.frac;
-        self.next += step / 1_000_000;
+        // `frac` < 10^6, so the sum cannot overflow either.
+        let step = self.step().saturating_add(self.frac);
+        self.next = self.next.saturating_add(step / 1_000_000);
         self.frac = step % 1_000_000;
     }
 
@@ -158,8 +165,11 @@ impl Schedule {
     /// back to back.
     pub(crate) fn next_delay(&mut self, now: u64) -> (u64, bool) {
         self.advance();
-        let period_jiffies = (u64::from(self.period_us) * u64::from(HZ)).div_ceil(1_000_000);
-        if now > self.next + MAX_BEHIND * period_jiffies {
+        let period_jiffies = self.step().div_ceil(1_000_000);
+        let limit = self
+            .next
+            .saturating_add(MAX_BEHIND.saturating_mul(period_jiffies));
+        if now > limit {
             (self.restart(now, None), true)
         } else {
             (self.next.saturating_sub(now), false)

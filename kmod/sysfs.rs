@@ -22,6 +22,7 @@ use kernel::str::CStr;
 
 use crate::abi;
 use crate::profiler::Profiler;
+use crate::text;
 
 /// A device attribute in a static table.
 struct Attr(bindings::device_attribute);
@@ -30,6 +31,9 @@ struct Attr(bindings::device_attribute);
 // strings and functions only.
 unsafe impl Sync for Attr {}
 
+// Without lockdep every field of `attribute` is named, and clippy calls the
+// zeroed rest needless; with it (the debug kernel) the rest is not empty.
+#[allow(clippy::needless_update)]
 const fn attr(name: &'static CStr, writable: bool) -> Attr {
     Attr(bindings::device_attribute {
         attr: bindings::attribute {
@@ -106,7 +110,7 @@ struct Page<'a> {
 
 impl Write for Page<'_> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let end = self.len + s.len();
+        let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
         let dst = self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?;
         dst.copy_from_slice(s.as_bytes());
         self.len = end;
@@ -130,7 +134,7 @@ unsafe extern "C" fn show(
     // SAFETY: The attribute is one of ours, named by a static C string.
     let name = unsafe { CStr::from_char_ptr((*attr).attr.name) }.as_bytes();
     // SAFETY: sysfs passes a buffer of PAGE_SIZE bytes for us to fill.
-    let buf = unsafe { core::slice::from_raw_parts_mut(buf, bindings::PAGE_SIZE as usize) };
+    let buf = unsafe { core::slice::from_raw_parts_mut(buf, bindings::PAGE_SIZE) };
     let mut page = Page { buf, len: 0 };
     let s = profiler.status();
     let res = match name {
@@ -176,21 +180,13 @@ unsafe extern "C" fn store(
 ) -> isize {
     let result = (|| -> Result<isize> {
         let profiler = Profiler::get().ok_or(ENODEV)?;
-        // SAFETY: `capable` only inspects the current task's credentials.
-        if !unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) } {
+        if !crate::process::caller_is_admin() {
             return Err(EPERM);
         }
         // SAFETY: sysfs passes `count` valid bytes (a kernel copy).
         let input = unsafe { core::slice::from_raw_parts(buf, count) };
-        let text = input.trim_ascii();
-        if text.is_empty() || text.len() > 10 || !text.iter().all(u8::is_ascii_digit) {
-            return Err(EINVAL);
-        }
-        let value = text
-            .iter()
-            .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
-        let period = u32::try_from(value).map_err(|_| EINVAL)?;
-        profiler.set_period_us(period)?;
+        let period = text::decimal(text::trim(input), u32::MAX.into())?;
+        profiler.set_period_us(u32::try_from(period).map_err(|_| EINVAL)?)?;
         Ok(count as isize)
     })();
     result.unwrap_or_else(|e| e.to_errno() as isize)

@@ -48,6 +48,10 @@ enum Command {
         /// Build against the debug kernel.
         #[arg(long)]
         debug: bool,
+        /// Lint the module with clippy instead, as Kbuild does (`make
+        /// CLIPPY=1`); any warning fails.
+        #[arg(long)]
+        clippy: bool,
     },
     /// Run a command as root inside the lab VM; exits with its exit code.
     Vm(vm::VmArgs),
@@ -76,7 +80,17 @@ fn main() -> ExitCode {
             println!("{}", k.bzimage().display());
             ExitCode::SUCCESS
         }),
-        Command::Kmod { debug } => kmod::build(Flavour::from_debug(debug)).map(|ko| {
+        Command::Kmod {
+            debug,
+            clippy: true,
+        } => kmod::clippy(Flavour::from_debug(debug)).map(|()| {
+            println!("clippy: no warnings");
+            ExitCode::SUCCESS
+        }),
+        Command::Kmod {
+            debug,
+            clippy: false,
+        } => kmod::build(Flavour::from_debug(debug)).map(|ko| {
             println!("{}", ko.display());
             ExitCode::SUCCESS
         }),

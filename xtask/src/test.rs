@@ -378,6 +378,14 @@ fn lab_selftests() -> Stage {
                 .map(|o| o.exit_code == Some(0) && !o.splats.is_empty() && !o.passed())
         }),
     );
+    // A module that builds without a warning but has a clippy one
+    // (`clone()` on a u64): the module clippy stage must fail on it.
+    let clippy_dir = warn_dir.join("clippy");
+    expect(
+        "a clippy warning fails the module clippy stage",
+        kmod::build_in(r, &clippy_dir, "lab_clippy")
+            .map(|_| kmod::clippy_in(r, &clippy_dir, "lab_clippy").is_err()),
+    );
     let _ = std::io::stdout().flush();
     Stage {
         name: "lab self-tests".into(),
