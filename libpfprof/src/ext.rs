@@ -180,19 +180,8 @@ pub struct Record {
     pub pid: Option<Pid>,
     /// [`RecordFlags::TOTAL`], [`RecordFlags::EXITED`].
     pub flags: RecordFlags,
-    /// Minor faults in the period.
-    pub minor_faults: u64,
-    /// Major faults in the period.
-    pub major_faults: u64,
-    /// CPU time in the period, in nanoseconds.
-    pub cpu_ns: u64,
-}
-
-impl Record {
     /// The period's figures.
-    pub const fn counters(&self) -> Counters {
-        Counters::new(self.minor_faults, self.major_faults, self.cpu_ns)
-    }
+    pub counters: Counters,
 }
 
 /// What one [`Stream::poll`] found.
@@ -298,9 +287,7 @@ fn read_record<M: Memory + ?Sized>(region: &M, n: u64, capacity: u64) -> Option<
         flags: RecordFlags::from_bits_retain(
             region.load_u32(base + off::R_FLAGS, Ordering::Relaxed)?,
         ),
-        minor_faults: w(off::R_MIN)?,
-        major_faults: w(off::R_MAJ)?,
-        cpu_ns: w(off::R_CPU)?,
+        counters: Counters::new(w(off::R_MIN)?, w(off::R_MAJ)?, w(off::R_CPU)?),
     };
     fence(Ordering::Acquire);
     (region.load_u64(base + off::R_SEQ, Ordering::Relaxed)? == n).then_some(record)
@@ -318,7 +305,7 @@ pub struct Totals {
 
 impl Totals {
     fn add(&mut self, r: &Record) {
-        self.counters = self.counters.saturating_add(r.counters());
+        self.counters = self.counters.saturating_add(r.counters);
         self.records += 1;
     }
 }
@@ -534,7 +521,7 @@ mod tests {
         assert_eq!(b.records[0].pid, None);
         assert!(b.records[0].flags.contains(RecordFlags::TOTAL));
         assert_eq!(b.records[1].pid, Pid::new(42));
-        assert_eq!(b.records[1].minor_faults, 7);
+        assert_eq!(b.records[1].counters.minor, 7);
         assert_eq!(b.records[1].jiffies, 4_294_937_296 + 50);
         assert_eq!(b.lost, 0);
         assert!(s.poll(&buf[..]).unwrap().records.is_empty());

@@ -15,12 +15,13 @@
 //!
 //!     let profiler = Profiler::open()?; // /dev/pfprof, then ./node
 //!     let me = profiler.query_self()?;
-//!     println!("{} minor faults, {} ns CPU", me.minor_faults, me.cpu_ns);
+//!     println!("{} minor faults, {} ns CPU", me.counters.minor, me.counters.cpu_ns);
 //!
 //!     // The classic ring, oldest sample first, without consuming it.
 //!     let ring = profiler.map_classic(false)?;
 //!     for s in classic::snapshot(&ring) {
-//!         println!("{} {} {} {}", s.jiffies, s.minor_faults, s.major_faults, s.cpu_ns);
+//!         let c = s.counters;
+//!         println!("{} {} {} {}", s.jiffies, c.minor, c.major, c.cpu_ns);
 //!     }
 //!     drop(big);
 //!     Ok(())

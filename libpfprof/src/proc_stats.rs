@@ -11,12 +11,8 @@ use crate::Pid;
 pub struct ProcStats {
     /// The process.
     pub pid: Pid,
-    /// Minor faults.
-    pub minor_faults: u64,
-    /// Major faults.
-    pub major_faults: u64,
-    /// CPU time (user + system, all threads), in nanoseconds.
-    pub cpu_ns: u64,
+    /// The counters (CPU time: user + system, all threads).
+    pub counters: Counters,
     /// CLOCK_MONOTONIC at registration, in nanoseconds.
     pub registered_ns: u64,
     /// `jiffies` at registration.
@@ -24,11 +20,6 @@ pub struct ProcStats {
 }
 
 impl ProcStats {
-    /// The counters, cumulative since registration.
-    pub const fn counters(&self) -> Counters {
-        Counters::new(self.minor_faults, self.major_faults, self.cpu_ns)
-    }
-
     /// A value for tests and fixtures.
     #[doc(hidden)]
     pub fn fixture(
@@ -40,9 +31,7 @@ impl ProcStats {
     ) -> Self {
         ProcStats {
             pid,
-            minor_faults,
-            major_faults,
-            cpu_ns,
+            counters: Counters::new(minor_faults, major_faults, cpu_ns),
             registered_ns,
             registered_jiffies: 0,
         }

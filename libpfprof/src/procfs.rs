@@ -267,9 +267,7 @@ impl Collected {
             } else {
                 RecordFlags::empty()
             },
-            minor_faults: self.delta.minor,
-            major_faults: self.delta.major,
-            cpu_ns: self.delta.cpu_ns,
+            counters: self.delta,
         }
     }
 }
@@ -287,18 +285,14 @@ pub fn totals_record(collected: &[Collected], seq: u64, time_ns: u64, time_ms: u
         jiffies: time_ms,
         pid: None,
         flags: RecordFlags::TOTAL,
-        minor_faults: sum.minor,
-        major_faults: sum.major,
-        cpu_ns: sum.cpu_ns,
+        counters: sum,
     }
 }
 
 fn stats(pid: Pid, c: Counters, added_ns: u64) -> ProcStats {
     ProcStats {
         pid,
-        minor_faults: c.minor,
-        major_faults: c.major,
-        cpu_ns: c.cpu_ns,
+        counters: c,
         registered_ns: added_ns,
         registered_jiffies: 0,
     }
@@ -472,15 +466,15 @@ mod tests {
         let c = w.collect().unwrap();
         assert_eq!(c.len(), 1);
         assert!(!c[0].exited);
-        assert!(c[0].stats.minor_faults >= 1, "{:?}", c[0]);
-        assert_eq!(c[0].stats.counters(), c[0].delta);
+        assert!(c[0].stats.counters.minor >= 1, "{:?}", c[0]);
+        assert_eq!(c[0].stats.counters, c[0].delta);
         let c2 = w.collect().unwrap();
-        assert!(c2[0].stats.minor_faults >= c[0].stats.minor_faults);
+        assert!(c2[0].stats.counters.minor >= c[0].stats.counters.minor);
         let r = c2[0].record(3, 5, 7);
         assert_eq!((r.seq, r.pid, r.flags), (3, Some(me), RecordFlags::empty()));
         let t = totals_record(&c2, 4, 5, 7);
         assert_eq!((t.pid, t.flags), (None, RecordFlags::TOTAL));
-        assert_eq!(t.counters(), c2[0].delta);
+        assert_eq!(t.counters, c2[0].delta);
         assert!(matches!(
             Reader::new().read(Pid::new(i32::MAX).unwrap()),
             Err(Error::NoSuchProcess { .. })

@@ -13,7 +13,7 @@ use nix::errno::Errno;
 use crate::error::{Error, Result};
 use crate::memory::Mapping;
 use crate::sys::{self, abi};
-use crate::{Pid, ProcStats, Status};
+use crate::{Counters, Pid, ProcStats, Status};
 
 /// Where [`Profiler::open`] looks for the device, in order.
 pub const DEFAULT_PATHS: [&str; 2] = ["/dev/pfprof", "node"];
@@ -164,9 +164,7 @@ impl Profiler {
             .map_err(|e| Error::for_pid("query a process", pid, e))?;
         Ok(ProcStats {
             pid: Pid::new(s.pid).or(pid).unwrap_or_else(Pid::this),
-            minor_faults: s.minor_faults,
-            major_faults: s.major_faults,
-            cpu_ns: s.cpu_ns,
+            counters: Counters::new(s.minor_faults, s.major_faults, s.cpu_ns),
             registered_ns: s.registered_ns,
             registered_jiffies: s.registered_jiffies,
         })

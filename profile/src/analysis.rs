@@ -37,7 +37,7 @@ pub fn accumulated_faults(samples: &[Sample], hz: u32) -> Vec<(f64, u64)> {
     samples
         .iter()
         .map(|s| {
-            total = total.saturating_add(s.counters().faults());
+            total = total.saturating_add(s.counters.faults());
             (seconds(first.jiffies, s.jiffies, hz), total)
         })
         .collect()
@@ -74,7 +74,7 @@ pub fn utilization(samples: &[Sample], hz: u32) -> Option<f64> {
     }
     let cpu_ns = samples
         .iter()
-        .fold(0u64, |acc, s| acc.saturating_add(s.cpu_ns));
+        .fold(0u64, |acc, s| acc.saturating_add(s.counters.cpu_ns));
     Some(cpu_ns as f64 / (elapsed_s * 1e9))
 }
 
@@ -141,7 +141,7 @@ impl ProfileSummary {
             samples: samples.len(),
             counters: samples
                 .iter()
-                .fold(Counters::ZERO, |acc, s| acc.saturating_add(s.counters())),
+                .fold(Counters::ZERO, |acc, s| acc.saturating_add(s.counters)),
             completion_s: match (samples.first(), samples.last()) {
                 (Some(a), Some(b)) => seconds(a.jiffies, b.jiffies, hz),
                 _ => 0.0,

@@ -56,9 +56,9 @@ impl From<&Sample> for SampleLine {
     fn from(s: &Sample) -> Self {
         SampleLine {
             jiffies: s.jiffies,
-            minor_faults: s.minor_faults,
-            major_faults: s.major_faults,
-            cpu_ns: s.cpu_ns,
+            minor_faults: s.counters.minor,
+            major_faults: s.counters.major,
+            cpu_ns: s.counters.cpu_ns,
         }
     }
 }
@@ -181,7 +181,7 @@ pub fn write_sample(w: &mut impl Write, format: Format, s: &Sample) -> io::Resul
         Format::Classic => writeln!(
             w,
             "{} {} {} {}",
-            s.jiffies, s.minor_faults, s.major_faults, s.cpu_ns
+            s.jiffies, s.counters.minor, s.counters.major, s.counters.cpu_ns
         ),
         Format::Csv => csv_row(w, &SampleLine::from(s)),
         Format::Json => json_line(w, &SampleLine::from(s)),

@@ -107,7 +107,7 @@ impl From<&Record> for ProcRecord {
         ProcRecord {
             jiffies: r.jiffies,
             pid: r.pid.map_or(0, |p| p.as_raw()),
-            counters: r.counters(),
+            counters: r.counters,
             detail: Some(RecordDetail {
                 seq: r.seq,
                 time_ns: r.time_ns,

@@ -281,7 +281,7 @@ fn poll_ring(ring: &mut std::result::Result<Ring, String>, pid: Pid) {
 fn final_figures(p: &Profiler, pid: Pid, ring: &mut std::result::Result<Ring, String>) -> Profiled {
     poll_ring(ring, pid);
     match p.query_pid(pid) {
-        Ok(s) => return Profiled::Counters(s.counters()),
+        Ok(s) => return Profiled::Counters(s.counters),
         Err(libpfprof::Error::NotRegistered { .. }) => {}
         Err(e) => return Profiled::Missing(e.to_string()),
     }

@@ -48,7 +48,7 @@ impl Summary {
     pub fn add_sample(&mut self, s: &Sample) {
         self.samples += 1;
         self.span(s.jiffies);
-        self.counters = self.counters.saturating_add(s.counters());
+        self.counters = self.counters.saturating_add(s.counters);
     }
 
     /// Accounts one extended record (totals records only count as printed).
@@ -56,7 +56,7 @@ impl Summary {
         self.samples += 1;
         self.span(r.jiffies);
         if !r.flags.contains(RecordFlags::TOTAL) {
-            self.counters = self.counters.saturating_add(r.counters());
+            self.counters = self.counters.saturating_add(r.counters);
         }
     }
 }

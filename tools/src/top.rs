@@ -107,10 +107,10 @@ pub fn model(prev: Option<&Snapshot>, cur: &Snapshot, sort: SortKey) -> Vec<Row>
             });
             // Without an earlier reading, the baseline is the registration.
             let (base, b_at) = match before {
-                Some((o, at)) => (o.counters(), at),
+                Some((o, at)) => (o.counters, at),
                 None => (Counters::ZERO, s.registered_ns),
             };
-            let now = s.counters();
+            let now = s.counters;
             let dt = cur.at_ns.saturating_sub(b_at);
             // Each rate on its own: one counter going backwards (a reset)
             // leaves the others' rates.
