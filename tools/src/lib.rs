@@ -6,12 +6,12 @@
 //! (rates are `None` when a counter went backwards), and renderers write the
 //! model to an `impl Write`, so every output is tested as text. The profile
 //! model (file formats, analysis, charts) is the `pfprof-profile` crate,
-//! which `xtask` shares; these tools are its command lines. [`format`]
-//! holds the formats the tools share (pfprof-profile's thousands
-//! separators, short durations and optional rates, and `--format`); a
-//! renderer formats a figure itself only where the layout is its own: raw
-//! integers such as jiffies, pids and HZ, `pfprof run`'s msec, the
-//! case-study table's seconds, axis labels.
+//! which `xtask` shares; these tools are its command lines.
+//! [`format`](mod@format) holds the formats the tools share
+//! (pfprof-profile's thousands separators, short durations and optional
+//! rates, and `--format`); a renderer formats a figure itself only where
+//! the layout is its own: raw integers such as jiffies, pids and HZ,
+//! `pfprof run`'s msec, the case-study table's seconds, axis labels.
 
 #![deny(missing_docs)]
 
