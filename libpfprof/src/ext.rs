@@ -45,6 +45,9 @@ bitflags! {
         const TOTAL = abi::RECORD_TOTAL;
         /// The process exited; this is its last record.
         const EXITED = abi::RECORD_EXITED;
+        /// The process had no memory map at the sample (it was exiting):
+        /// its resident and swap figures are 0; its peak is valid.
+        const NO_MM = abi::RECORD_NO_MM;
         // Bits a newer module may set are kept, not rejected.
         const _ = !0;
     }
@@ -99,6 +102,11 @@ mod off {
     pub const R_MIN: usize = offset_of!(Record, minor_faults);
     pub const R_MAJ: usize = offset_of!(Record, major_faults);
     pub const R_CPU: usize = offset_of!(Record, cpu_ns);
+    pub const R_ANON: usize = offset_of!(Record, rss_anon_bytes);
+    pub const R_FILE: usize = offset_of!(Record, rss_file_bytes);
+    pub const R_SHMEM: usize = offset_of!(Record, rss_shmem_bytes);
+    pub const R_SWAP: usize = offset_of!(Record, swap_bytes);
+    pub const R_PEAK: usize = offset_of!(Record, rss_peak_bytes);
 }
 
 const HEADER_SIZE: usize = abi::EXT_HEADER_SIZE as usize;
@@ -178,10 +186,43 @@ pub struct Record {
     pub jiffies: u64,
     /// The process, or `None` for the totals record.
     pub pid: Option<Pid>,
-    /// [`RecordFlags::TOTAL`], [`RecordFlags::EXITED`].
+    /// [`RecordFlags::TOTAL`], [`RecordFlags::EXITED`],
+    /// [`RecordFlags::NO_MM`].
     pub flags: RecordFlags,
     /// The period's figures.
     pub counters: Counters,
+    /// The memory footprint at the sample (sums over the processes in the
+    /// totals record, whose peak is 0).
+    pub memory: Footprint,
+}
+
+/// A process's memory at a sample, in bytes: what `/proc/<pid>/status`
+/// shows as RssAnon, RssFile, RssShmem, VmSwap and VmHWM.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Footprint {
+    /// Resident anonymous memory.
+    pub rss_anon_bytes: u64,
+    /// Resident file-backed memory.
+    pub rss_file_bytes: u64,
+    /// Resident shared memory (shmem, tmpfs, SysV).
+    pub rss_shmem_bytes: u64,
+    /// Memory swapped out.
+    pub swap_bytes: u64,
+    /// Peak resident memory so far: the largest VmHWM (or `ru_maxrss` peak,
+    /// which covers the memory before an exec) seen since registration;
+    /// never decreases. After the exit it is at least `ru_maxrss`, and more
+    /// by at most the slack of the kernel's per-cpu RSS counters.
+    pub rss_peak_bytes: u64,
+}
+
+impl Footprint {
+    /// All resident memory (VmRSS): anonymous, file and shmem.
+    pub fn rss_bytes(&self) -> u64 {
+        self.rss_anon_bytes
+            .saturating_add(self.rss_file_bytes)
+            .saturating_add(self.rss_shmem_bytes)
+    }
 }
 
 /// What one [`Stream::poll`] found.
@@ -288,6 +329,13 @@ fn read_record<M: Memory + ?Sized>(region: &M, n: u64, capacity: u64) -> Option<
             region.load_u32(base + off::R_FLAGS, Ordering::Relaxed)?,
         ),
         counters: Counters::new(w(off::R_MIN)?, w(off::R_MAJ)?, w(off::R_CPU)?),
+        memory: Footprint {
+            rss_anon_bytes: w(off::R_ANON)?,
+            rss_file_bytes: w(off::R_FILE)?,
+            rss_shmem_bytes: w(off::R_SHMEM)?,
+            swap_bytes: w(off::R_SWAP)?,
+            rss_peak_bytes: w(off::R_PEAK)?,
+        },
     };
     fence(Ordering::Acquire);
     (region.load_u64(base + off::R_SEQ, Ordering::Relaxed)? == n).then_some(record)
@@ -423,8 +471,15 @@ impl ProcessTally {
 pub mod fixture {
     use super::*;
 
-    /// A record's bytes: `seq`, `pid` (0: totals), faults and CPU.
-    pub fn record(seq: u64, pid: i32, minor_faults: u64, cpu_ns: u64) -> [u8; 64] {
+    /// The bytes of one record.
+    pub type RecordBytes = [u8; abi::RECORD_SIZE as usize];
+
+    /// A record's bytes: `seq`, `pid` (0: totals), faults and CPU; its
+    /// memory figures are derived from `minor_faults` (anonymous memory of
+    /// that many pages, a quarter of it swapped, the peak twice it), so
+    /// tests can tell the fields apart.
+    pub fn record(seq: u64, pid: i32, minor_faults: u64, cpu_ns: u64) -> RecordBytes {
+        let page = abi::PAGE_SIZE;
         let r = abi::Record {
             seq,
             time_ns: 1_000_000 * seq,
@@ -434,10 +489,15 @@ pub mod fixture {
             minor_faults,
             major_faults: 0,
             cpu_ns,
-            reserved: 0,
+            rss_anon_bytes: minor_faults * page,
+            rss_file_bytes: 3 * page,
+            rss_shmem_bytes: page,
+            swap_bytes: minor_faults / 4 * page,
+            rss_peak_bytes: if pid == 0 { 0 } else { 2 * minor_faults * page },
+            ..Default::default()
         };
-        let mut out = [0u8; 64];
-        let fields: [(usize, &[u8]); 8] = [
+        let mut out = [0u8; abi::RECORD_SIZE as usize];
+        let fields: [(usize, &[u8]); 13] = [
             (off::R_SEQ, &r.seq.to_ne_bytes()),
             (off::R_TIME, &r.time_ns.to_ne_bytes()),
             (off::R_JIFFIES, &r.jiffies.to_ne_bytes()),
@@ -446,6 +506,11 @@ pub mod fixture {
             (off::R_MIN, &r.minor_faults.to_ne_bytes()),
             (off::R_MAJ, &r.major_faults.to_ne_bytes()),
             (off::R_CPU, &r.cpu_ns.to_ne_bytes()),
+            (off::R_ANON, &r.rss_anon_bytes.to_ne_bytes()),
+            (off::R_FILE, &r.rss_file_bytes.to_ne_bytes()),
+            (off::R_SHMEM, &r.rss_shmem_bytes.to_ne_bytes()),
+            (off::R_SWAP, &r.swap_bytes.to_ne_bytes()),
+            (off::R_PEAK, &r.rss_peak_bytes.to_ne_bytes()),
         ];
         for (o, b) in fields {
             out[o..o + b.len()].copy_from_slice(b);
@@ -455,13 +520,15 @@ pub mod fixture {
 
     /// A region of `capacity` slots holding `records` (placed by their seq),
     /// with `head` one past the highest seq.
-    pub fn region_with(capacity: u32, records: &[[u8; 64]]) -> Vec<u8> {
-        let mut buf = vec![0u8; HEADER_SIZE + capacity as usize * 64];
+    pub fn region_with(capacity: u32, records: &[RecordBytes]) -> Vec<u8> {
+        const SIZE: usize = abi::RECORD_SIZE as usize;
+        let mut buf = vec![0u8; HEADER_SIZE + capacity as usize * SIZE];
         let mut head = 0;
         for r in records {
             let seq = u64::from_ne_bytes(r[..8].try_into().unwrap_or([0; 8]));
             let slot = (seq % u64::from(capacity)) as usize;
-            buf[HEADER_SIZE + slot * 64..HEADER_SIZE + slot * 64 + 64].copy_from_slice(r);
+            let at = HEADER_SIZE + slot * SIZE;
+            buf[at..at + SIZE].copy_from_slice(r);
             head = head.max(seq + 1);
         }
         let put32 =
@@ -478,7 +545,7 @@ pub mod fixture {
     }
 
     /// A small region (16 slots) holding `records`.
-    pub fn region(records: &[[u8; 64]]) -> Vec<u8> {
+    pub fn region(records: &[RecordBytes]) -> Vec<u8> {
         region_with(16, records)
     }
 
@@ -493,8 +560,8 @@ pub mod fixture {
         buf[off::RESET_HEAD..off::RESET_HEAD + 8].copy_from_slice(&reset_head.to_ne_bytes());
     }
 
-    /// Flags a record's bytes as its process's last ([`abi::RECORD_EXITED`]).
-    pub fn exited(mut rec: [u8; 64]) -> [u8; 64] {
+    /// Flags a record's bytes as its process's last ([`RecordFlags::EXITED`]).
+    pub fn exited(mut rec: RecordBytes) -> RecordBytes {
         rec[off::R_FLAGS..off::R_FLAGS + 4].copy_from_slice(&abi::RECORD_EXITED.to_ne_bytes());
         rec
     }
@@ -541,13 +608,13 @@ mod tests {
             Err(Error::AbiMismatch { module: 99, .. })
         ));
         // The header claims more slots than the region has.
-        let short = &good[..HEADER_SIZE + 64 * 8];
+        let short = &good[..HEADER_SIZE + abi::RECORD_SIZE as usize * 8];
         assert!(matches!(header(short), Err(Error::Malformed { .. })));
     }
 
     #[test]
     fn a_wrapped_ring_starts_at_the_oldest_record() {
-        let recs: Vec<[u8; 64]> = (0..20).map(|n| record(n, 5, n, 0)).collect();
+        let recs: Vec<RecordBytes> = (0..20).map(|n| record(n, 5, n, 0)).collect();
         let buf = region(&recs); // 16 slots: records 4..20 remain.
         let mut s = Stream::from_oldest(&buf[..]).unwrap();
         let b = s.poll(&buf[..]).unwrap();
@@ -557,12 +624,12 @@ mod tests {
 
     #[test]
     fn records_overwritten_while_behind_are_reported_lost() {
-        let recs: Vec<[u8; 64]> = (0..4).map(|n| record(n, 5, n, 0)).collect();
+        let recs: Vec<RecordBytes> = (0..4).map(|n| record(n, 5, n, 0)).collect();
         let mut buf = region(&recs);
         let mut s = Stream::from_oldest(&buf[..]).unwrap();
         assert_eq!(s.poll(&buf[..]).unwrap().records.len(), 4);
         // The writer runs 30 records ahead: 14 are gone for good.
-        let recs: Vec<[u8; 64]> = (0..34).map(|n| record(n, 5, n, 0)).collect();
+        let recs: Vec<RecordBytes> = (0..34).map(|n| record(n, 5, n, 0)).collect();
         buf = region(&recs);
         let b = s.poll(&buf[..]).unwrap();
         assert_eq!(b.lost, 14);
@@ -575,7 +642,8 @@ mod tests {
         let mut buf = region(&[record(0, 5, 1, 0), record(1, 5, 2, 0)]);
         // Slot 1 already holds record 17 (the writer lapped us mid-read).
         let r = record(17, 5, 9, 0);
-        buf[HEADER_SIZE + 64..HEADER_SIZE + 128].copy_from_slice(&r);
+        let size = abi::RECORD_SIZE as usize;
+        buf[HEADER_SIZE + size..HEADER_SIZE + 2 * size].copy_from_slice(&r);
         let b = Stream::from_oldest(&buf[..])
             .unwrap()
             .poll(&buf[..])
@@ -596,7 +664,7 @@ mod tests {
 
     #[test]
     fn starting_at_skips_earlier_records_without_counting_them_lost() {
-        let recs: Vec<[u8; 64]> = (0..20).map(|n| record(n, 5, n, 0)).collect();
+        let recs: Vec<RecordBytes> = (0..20).map(|n| record(n, 5, n, 0)).collect();
         let buf = region(&recs);
         let b = Stream::starting_at(&buf[..], 17)
             .unwrap()
@@ -614,7 +682,7 @@ mod tests {
 
     /// A region of 16 slots holding records `0..head` as `recs` gives them
     /// (the rest: another process, pid 9), and a tally started at `from`.
-    fn tally_over(recs: &[[u8; 64]], from: u64) -> (Vec<u8>, ProcessTally) {
+    fn tally_over(recs: &[RecordBytes], from: u64) -> (Vec<u8>, ProcessTally) {
         let mut buf = region(recs);
         let head = header(&buf[..]).unwrap().head;
         set_head(&mut buf, from);
@@ -716,7 +784,7 @@ mod tests {
 
     #[test]
     fn a_lapped_tally_reports_its_losses() {
-        let recs: Vec<[u8; 64]> = (0..40)
+        let recs: Vec<RecordBytes> = (0..40)
             .map(|n| {
                 if n == 39 {
                     exited(record(n, ME, 1, 0))

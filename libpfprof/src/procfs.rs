@@ -37,7 +37,7 @@ use std::fs::File;
 use std::io::Read;
 
 use crate::error::{Error, Result};
-use crate::ext::{Record, RecordFlags};
+use crate::ext::{Footprint, Record, RecordFlags};
 use crate::{monotonic_now_ns, Counters, Pid, ProcStats};
 
 /// Clock ticks per second of `utime` and `stime` in `/proc/<pid>/stat`
@@ -268,6 +268,7 @@ impl Collected {
                 RecordFlags::empty()
             },
             counters: self.delta,
+            memory: Footprint::default(),
         }
     }
 }
@@ -286,6 +287,7 @@ pub fn totals_record(collected: &[Collected], seq: u64, time_ns: u64, time_ms: u
         pid: None,
         flags: RecordFlags::TOTAL,
         counters: sum,
+        memory: Footprint::default(),
     }
 }
 

@@ -320,11 +320,11 @@ fn final_figures(p: &Profiler, pid: Pid, ring: &mut std::result::Result<Ring, St
 /// `pfprof run`: spawn registered, wait, summarize on `err`, pass the status on.
 ///
 /// The extended ring is mapped and followed from before the spawn, so the
-/// child's figures survive the sampler dropping it (see [`final_figures`]).
+/// child's figures survive the sampler dropping it (see `final_figures`).
 /// A thread blocks in `waitid(WEXITED | WNOWAIT)`, which leaves the zombie:
 /// its pid cannot be reused and its counters stay readable; meanwhile this
-/// thread reads the ring every [`RING_POLL`]. Then the child is reaped with
-/// `wait4`, whose rusage is printed beside pfprof's figures.
+/// thread reads the ring every `RING_POLL` (100 ms). Then the child is
+/// reaped with `wait4`, whose rusage is printed beside pfprof's figures.
 pub fn run_command(p: &Profiler, argv: &[OsString], err: &mut impl Write) -> Result<u8> {
     use nix::sys::wait::{waitid, Id, WaitPidFlag};
     let (program, args) = argv
