@@ -31,7 +31,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define PFPROF_ABI_VERSION 1
+#define PFPROF_ABI_VERSION 2 /* 2: records carry memory, 128 bytes */
 
 #define PFPROF_MAJOR 423
 #define PFPROF_MINOR 0
@@ -48,7 +48,7 @@
 #define PFPROF_EXT_OFFSET PFPROF_CLASSIC_SIZE
 #define PFPROF_EXT_HEADER_SIZE PFPROF_PAGE_SIZE
 #define PFPROF_EXT_RECORDS 65536ULL
-#define PFPROF_RECORD_SIZE 64ULL
+#define PFPROF_RECORD_SIZE 128ULL
 #define PFPROF_EXT_SIZE \
 	(PFPROF_EXT_HEADER_SIZE + PFPROF_EXT_RECORDS * PFPROF_RECORD_SIZE)
 #define PFPROF_BUFFER_SIZE (PFPROF_EXT_OFFSET + PFPROF_EXT_SIZE)
@@ -57,6 +57,7 @@
 /* struct pfprof_record.flags */
 #define PFPROF_RECORD_TOTAL (1U << 0)  /* totals over all processes, pid 0 */
 #define PFPROF_RECORD_EXITED (1U << 1) /* the process exited: last record */
+#define PFPROF_RECORD_NO_MM (1U << 2)  /* no memory map (exiting): rss, swap 0 */
 
 /* struct pfprof_status.state, struct pfprof_ext_header.state */
 #define PFPROF_STATE_IDLE 0
@@ -93,7 +94,17 @@ struct pfprof_record {
 	__u64 minor_faults; /* in the period */
 	__u64 major_faults; /* in the period */
 	__u64 cpu_ns;       /* user + system, all threads, in the period */
-	__u64 reserved;
+	/* Memory at the sample, in bytes, as /proc/<pid>/status shows it; the
+	 * totals record holds the sums over the processes (and peak 0). */
+	__u64 rss_anon_bytes;  /* RssAnon */
+	__u64 rss_file_bytes;  /* RssFile */
+	__u64 rss_shmem_bytes; /* RssShmem */
+	__u64 swap_bytes;      /* VmSwap */
+	__u64 rss_peak_bytes;  /* max(VmHWM, ru_maxrss's peak) so far, never
+	                        * decreasing; see kmod/abi.rs */
+	__s32 tree_root;       /* room for a process tree's root pid; 0 */
+	__u32 reserved0;
+	__u64 reserved[3];
 };
 
 struct pfprof_version {

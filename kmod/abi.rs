@@ -27,15 +27,17 @@
 //!
 //! The extended region starts with an [`ExtHeader`] page, then a ring of
 //! [`EXT_RECORDS`] [`Record`]s. Record `n` (counting from 0 since load) lives
-//! in slot `n % EXT_RECORDS`. The writer publishes a record by storing its
-//! `seq` (= n) with release ordering after its fields, then `head` (= n + 1)
-//! with release ordering. A reader loads `head` (acquire), reads a record's
+//! in slot `n % EXT_RECORDS`. The writer first invalidates the slot (its
+//! `seq` set to `u64::MAX`, then a release fence), stores the fields
+//! (relaxed), and publishes the record by storing its `seq` (= n) with
+//! release ordering, then `head` (= n + 1) with release ordering. A reader loads `head` (acquire), reads a record's
 //! `seq` (acquire), copies it, and re-reads `seq` after an acquire fence: the
 //! copy is valid if both reads give the expected `n`; otherwise the writer
 //! lapped it and the record is lost.
 
-/// ABI version; bumped on any incompatible change.
-pub const ABI_VERSION: u32 = 1;
+/// ABI version; bumped on any incompatible change. Version 2: records
+/// carry the memory footprint and are 128 bytes.
+pub const ABI_VERSION: u32 = 2;
 
 /// Major number of the character device (`mknod node c 423 0`).
 pub const MAJOR: u32 = 423;
@@ -65,7 +67,7 @@ pub const EXT_HEADER_SIZE: u64 = PAGE_SIZE;
 /// Records in the extended ring (a power of two).
 pub const EXT_RECORDS: u64 = 65_536;
 /// Bytes of one record.
-pub const RECORD_SIZE: u64 = 64;
+pub const RECORD_SIZE: u64 = 128;
 /// Bytes of the extended region.
 pub const EXT_SIZE: u64 = EXT_HEADER_SIZE + EXT_RECORDS * RECORD_SIZE;
 /// Bytes of the whole buffer.
@@ -77,6 +79,9 @@ pub const EXT_MAGIC: u32 = 0x4650_4650;
 pub const RECORD_TOTAL: u32 = 1 << 0;
 /// [`Record::flags`]: the process exited; this is its last record.
 pub const RECORD_EXITED: u32 = 1 << 1;
+/// [`Record::flags`]: the process had no memory map at the sample (it was
+/// exiting): its resident and swap figures are 0 (its peak is still valid).
+pub const RECORD_NO_MM: u32 = 1 << 2;
 
 /// [`Status::state`]: no process is registered, the sampler is stopped.
 pub const STATE_IDLE: u32 = 0;
@@ -142,8 +147,31 @@ pub struct Record {
     pub major_faults: u64,
     /// CPU time (user + system, all threads) in the period, in nanoseconds.
     pub cpu_ns: u64,
+    /// Resident anonymous memory at the sample, in bytes (`RssAnon` of
+    /// `/proc/<pid>/status`); in the totals record, the sum over processes.
+    pub rss_anon_bytes: u64,
+    /// Resident file-backed memory at the sample, in bytes (`RssFile`).
+    pub rss_file_bytes: u64,
+    /// Resident shared memory (shmem, tmpfs, SysV) at the sample, in bytes
+    /// (`RssShmem`).
+    pub rss_shmem_bytes: u64,
+    /// Memory swapped out at the sample, in bytes (`VmSwap`).
+    pub swap_bytes: u64,
+    /// Peak resident memory so far, in bytes: the largest of `VmHWM` and
+    /// the kernel's peak for `ru_maxrss` (which also covers the memory
+    /// before an exec) seen at any sample since registration, so it never
+    /// decreases. Once the process exited it is at least its `ru_maxrss`,
+    /// and more by at most the per-cpu slack of the kernel's RSS counters
+    /// (`ru_maxrss` is computed from their approximate value). 0 in the
+    /// totals record.
+    pub rss_peak_bytes: u64,
+    /// Room for the pid of the process tree the process is profiled in;
+    /// 0 (processes are registered one by one).
+    pub tree_root: i32,
     /// Padding; 0.
-    pub reserved: u64,
+    pub reserved0: u32,
+    /// Padding; 0.
+    pub reserved: [u64; 3],
 }
 
 /// `PFPROF_IOC_VERSION`: what the module speaks.

@@ -95,7 +95,14 @@ struct RecordCells {
     minor_faults: Word,
     major_faults: Word,
     cpu_ns: Word,
-    reserved: Word,
+    rss_anon_bytes: Word,
+    rss_file_bytes: Word,
+    rss_shmem_bytes: Word,
+    swap_bytes: Word,
+    rss_peak_bytes: Word,
+    tree_root: AtomicU32,
+    reserved0: AtomicU32,
+    reserved: [Word; 3],
 }
 
 /// The whole buffer as [`abi`] lays it out. Every access goes through this
@@ -120,7 +127,8 @@ macro_rules! same_layout {
 same_layout!(HeaderCells, ExtHeader; magic, abi_version, hz, period_us, record_size, capacity,
     state, reserved0, head, ticks, resets, reset_head, reserved);
 same_layout!(RecordCells, Record; seq, time_ns, jiffies, pid, flags, minor_faults, major_faults,
-    cpu_ns, reserved);
+    cpu_ns, rss_anon_bytes, rss_file_bytes, rss_shmem_bytes, swap_bytes, rss_peak_bytes, tree_root,
+    reserved0, reserved);
 const _: () = assert!(size_of::<ClassicSample>() as u64 == abi::CLASSIC_SAMPLE_WORDS * 8);
 const _: () = assert!(size_of::<ClassicRegion>() as u64 == abi::CLASSIC_SIZE);
 const _: () = assert!(offset_of!(Area, header) as u64 == abi::EXT_OFFSET);
@@ -275,6 +283,16 @@ impl Buffer {
         r.minor_faults.store(rec.minor_faults, Ordering::Relaxed);
         r.major_faults.store(rec.major_faults, Ordering::Relaxed);
         r.cpu_ns.store(rec.cpu_ns, Ordering::Relaxed);
+        r.rss_anon_bytes
+            .store(rec.rss_anon_bytes, Ordering::Relaxed);
+        r.rss_file_bytes
+            .store(rec.rss_file_bytes, Ordering::Relaxed);
+        r.rss_shmem_bytes
+            .store(rec.rss_shmem_bytes, Ordering::Relaxed);
+        r.swap_bytes.store(rec.swap_bytes, Ordering::Relaxed);
+        r.rss_peak_bytes
+            .store(rec.rss_peak_bytes, Ordering::Relaxed);
+        r.tree_root.store(rec.tree_root as u32, Ordering::Relaxed);
         r.seq.store(n, Ordering::Release);
         self.header()
             .head

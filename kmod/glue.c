@@ -3,8 +3,9 @@
  * C glue for what Linux 6.12's Rust bindings cannot express: structures the
  * bindings lack (struct proc_ops), and operations that exist only as inline
  * functions or macros (rcu_read_lock, for_each_thread, the signal_struct
- * stats seqlock, __task_cred, INIT_DELAYED_WORK, vm_flags_clear). Each
- * function is small and called from exactly one safe Rust wrapper.
+ * stats seqlock, task_lock and the mm's RSS counters, __task_cred,
+ * INIT_DELAYED_WORK, vm_flags_clear). Each function is small and called
+ * from exactly one safe Rust wrapper.
  */
 #include <linux/cred.h>
 #include <linux/fs.h>
@@ -181,6 +182,56 @@ bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
 	/* Every thread has exited and the leader is a zombie or gone. */
 	return READ_ONCE(leader->exit_state) != 0 &&
 	       atomic_read(&sig->live) == 0;
+}
+
+/*
+ * Reads the memory footprint of the process led by `leader`, in pages: its
+ * resident anonymous, file and shmem pages and its swap entries, exactly as
+ * /proc/<pid>/status shows them (RssAnon, RssFile, RssShmem, VmSwap: the
+ * per-cpu counters summed), and its peak RSS: the larger of the live memory
+ * map's (VmHWM) and the one exiting threads left in signal_struct, as
+ * getrusage's ru_maxrss.
+ *
+ * The memory map is found through any live thread (the leader may have
+ * exited before its threads) and read under that thread's task_lock, which
+ * exit_mm() takes to detach it, so it cannot be freed meanwhile. Returns
+ * false, with the resident and swap figures 0, when no thread has a memory
+ * map any more (the process is exiting); the peak is still filled in.
+ * Does not sleep. `leader` must be referenced.
+ */
+bool pfprof_read_memory(struct task_struct *leader, u64 *anon, u64 *file,
+			u64 *shmem, u64 *swap, u64 *peak);
+
+bool pfprof_read_memory(struct task_struct *leader, u64 *anon, u64 *file,
+			u64 *shmem, u64 *swap, u64 *peak)
+{
+	struct task_struct *t;
+	unsigned long hiwater = READ_ONCE(leader->signal->maxrss);
+	bool found = false;
+
+	*anon = *file = *shmem = *swap = 0;
+	rcu_read_lock();
+	for_each_thread(leader, t) {
+		struct mm_struct *mm;
+
+		task_lock(t);
+		mm = t->mm;
+		if (mm && !(t->flags & PF_KTHREAD)) {
+			*anon = get_mm_counter_sum(mm, MM_ANONPAGES);
+			*file = get_mm_counter_sum(mm, MM_FILEPAGES);
+			*shmem = get_mm_counter_sum(mm, MM_SHMEMPAGES);
+			*swap = get_mm_counter_sum(mm, MM_SWAPENTS);
+			hiwater = max3(hiwater, READ_ONCE(mm->hiwater_rss),
+				       (unsigned long)(*anon + *file + *shmem));
+			found = true;
+		}
+		task_unlock(t);
+		if (found)
+			break;
+	}
+	rcu_read_unlock();
+	*peak = hiwater;
+	return found;
 }
 
 /* --- The sampler (sampler.rs) -------------------------------------------- */

@@ -35,6 +35,19 @@ impl Counters {
     }
 }
 
+/// A process's memory footprint, as `glue.c` reads it, in pages.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Memory {
+    pub(crate) anon_pages: u64,
+    pub(crate) file_pages: u64,
+    pub(crate) shmem_pages: u64,
+    pub(crate) swap_pages: u64,
+    /// Peak RSS (VmHWM, or ru_maxrss once every thread exited).
+    pub(crate) peak_pages: u64,
+    /// A thread still had a memory map (else the figures but the peak are 0).
+    pub(crate) has_mm: bool,
+}
+
 // `struct task_struct *` is passed as a `c_void` pointer: the struct holds
 // types that are empty, and so not FFI-safe, without lockdep.
 extern "C" {
@@ -46,6 +59,14 @@ extern "C" {
         minor_faults: *mut u64,
         major_faults: *mut u64,
         cpu_ns: *mut u64,
+    ) -> bool;
+    fn pfprof_read_memory(
+        leader: *mut c_void,
+        anon: *mut u64,
+        file: *mut u64,
+        shmem: *mut u64,
+        swap: *mut u64,
+        peak: *mut u64,
     ) -> bool;
 }
 
@@ -124,5 +145,24 @@ impl Process {
             )
         };
         out
+    }
+
+    /// Reads the memory footprint of the process. Does not sleep; takes a
+    /// thread's task_lock (a spinlock) briefly.
+    pub(crate) fn memory(&self) -> Memory {
+        let mut m = Memory::default();
+        // SAFETY: The task is referenced, so it and its signal_struct are
+        // valid even after it exited; the pointers are valid places to write.
+        m.has_mm = unsafe {
+            pfprof_read_memory(
+                self.as_ptr(),
+                &mut m.anon_pages,
+                &mut m.file_pages,
+                &mut m.shmem_pages,
+                &mut m.swap_pages,
+                &mut m.peak_pages,
+            )
+        };
+        m
     }
 }

@@ -98,6 +98,20 @@ unsafe extern "C" fn sampler_work(_work: *mut bindings::work_struct) {
     }
 }
 
+/// Adds one process's record to the tick's totals record: the per-period
+/// counters and the memory figures are sums over the processes (saturating,
+/// though no real sum comes near); the peak is left 0.
+fn add_to_totals(total: &mut abi::Record, rec: &abi::Record) {
+    let sum = |a: &mut u64, b: u64| *a = a.saturating_add(b);
+    sum(&mut total.minor_faults, rec.minor_faults);
+    sum(&mut total.major_faults, rec.major_faults);
+    sum(&mut total.cpu_ns, rec.cpu_ns);
+    sum(&mut total.rss_anon_bytes, rec.rss_anon_bytes);
+    sum(&mut total.rss_file_bytes, rec.rss_file_bytes);
+    sum(&mut total.rss_shmem_bytes, rec.rss_shmem_bytes);
+    sum(&mut total.swap_bytes, rec.swap_bytes);
+}
+
 impl Profiler {
     /// A profiler with an empty registry and a formatted buffer.
     pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
@@ -334,21 +348,34 @@ impl Profiler {
         // Record numbers wrap (after 2^64 records, centuries at any rate);
         // per-period sums and statistics saturate instead.
         inner.registry.sample(|d| {
-            buffer.write_record(&abi::Record {
+            let bytes = |pages: u64| pages.saturating_mul(abi::PAGE_SIZE);
+            let m = &d.memory;
+            let mut flags = 0;
+            if d.exited {
+                flags |= abi::RECORD_EXITED;
+            }
+            if !m.has_mm {
+                flags |= abi::RECORD_NO_MM;
+            }
+            let rec = abi::Record {
                 seq: *ext_head,
                 time_ns,
                 jiffies,
                 pid: d.pid,
-                flags: if d.exited { abi::RECORD_EXITED } else { 0 },
+                flags,
                 minor_faults: d.minor_faults,
                 major_faults: d.major_faults,
                 cpu_ns: d.cpu_ns,
-                reserved: 0,
-            });
+                rss_anon_bytes: bytes(m.anon_pages),
+                rss_file_bytes: bytes(m.file_pages),
+                rss_shmem_bytes: bytes(m.shmem_pages),
+                swap_bytes: bytes(m.swap_pages),
+                rss_peak_bytes: bytes(m.peak_pages),
+                ..Default::default()
+            };
+            buffer.write_record(&rec);
             *ext_head = ext_head.wrapping_add(1);
-            total.minor_faults = total.minor_faults.saturating_add(d.minor_faults);
-            total.major_faults = total.major_faults.saturating_add(d.major_faults);
-            total.cpu_ns = total.cpu_ns.saturating_add(d.cpu_ns);
+            add_to_totals(&mut total, &rec);
             sampled = sampled.saturating_add(1);
         });
         total.seq = inner.ext_head;

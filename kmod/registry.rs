@@ -9,7 +9,7 @@
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 
-use crate::process::{Counters, Process};
+use crate::process::{Counters, Memory, Process};
 
 /// One registered process.
 pub(crate) struct Entry {
@@ -22,6 +22,11 @@ pub(crate) struct Entry {
     pub(crate) registered_ns: u64,
     /// `jiffies` at registration.
     pub(crate) registered_jiffies: u64,
+    /// The largest peak RSS sampled so far, in pages: the reported peak
+    /// never decreases, though the kernel's own figure for an exited process
+    /// (ru_maxrss, from approximate per-cpu counts) may be a little lower
+    /// than the exact VmHWM sampled while it ran.
+    peak_pages: u64,
 }
 
 impl Entry {
@@ -34,6 +39,7 @@ impl Entry {
             last: counters,
             registered_ns: now_ns,
             registered_jiffies: now_jiffies,
+            peak_pages: 0,
         }
     }
 }
@@ -54,6 +60,8 @@ pub(crate) struct Delta {
     pub(crate) cpu_ns: u64,
     /// The process exited: this is its last delta, and it is now dropped.
     pub(crate) exited: bool,
+    /// Its memory footprint at the sample.
+    pub(crate) memory: Memory,
 }
 
 /// The registry.
@@ -130,12 +138,16 @@ impl Registry {
             let (minor_faults, major_faults, cpu_ns) = now.since(&entry.last);
             entry.last = now;
             let exited = now.exited();
+            let mut memory = entry.process.memory();
+            entry.peak_pages = entry.peak_pages.max(memory.peak_pages);
+            memory.peak_pages = entry.peak_pages;
             f(&Delta {
                 pid,
                 minor_faults,
                 major_faults,
                 cpu_ns,
                 exited,
+                memory,
             });
             cursor = if exited {
                 // The cursor moves to the next entry, or to the previous one

@@ -132,6 +132,38 @@ pub fn parse_schedstat(text: &[u8]) -> Result<u64> {
         .ok_or_else(|| malformed("schedstat: the first field is not a count"))
 }
 
+/// Parses the memory lines of `/proc/<pid>/status` (RssAnon, RssFile,
+/// RssShmem, VmSwap, VmHWM, in kB) into bytes. A process without a memory
+/// map (a zombie, a kernel thread) has none of those lines: every figure is
+/// 0 then. A line that is there but malformed is an error.
+pub fn parse_status(text: &[u8]) -> Result<Footprint> {
+    let mut f = Footprint::default();
+    for line in text.split(|&b| b == b'\n') {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (key, rest) = line.split_at(colon);
+        let field = match key {
+            b"RssAnon" => &mut f.rss_anon_bytes,
+            b"RssFile" => &mut f.rss_file_bytes,
+            b"RssShmem" => &mut f.rss_shmem_bytes,
+            b"VmSwap" => &mut f.swap_bytes,
+            b"VmHWM" => &mut f.rss_peak_bytes,
+            _ => continue,
+        };
+        let what = || malformed(format!("status: {}", String::from_utf8_lossy(line)));
+        let value = rest.get(1..).unwrap_or_default();
+        let text = std::str::from_utf8(value).map_err(|_| what())?;
+        let kb = text
+            .trim()
+            .strip_suffix("kB")
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .ok_or_else(what)?;
+        *field = kb.checked_mul(1024).ok_or_else(what)?;
+    }
+    Ok(f)
+}
+
 /// One reading of one process from `/proc`, cumulative since it started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -144,12 +176,16 @@ pub struct Reading {
     pub counters: Counters,
     /// Whether it is a zombie (exited, not yet reaped).
     pub zombie: bool,
+    /// Its memory at the reading (from `/proc/<pid>/status`).
+    pub memory: Footprint,
 }
 
 impl Reading {
-    /// Combines a parsed `stat` and, if read, the `schedstat` figure.
+    /// Combines a parsed `stat` and, if read, the `schedstat` figure; the
+    /// memory figures are 0 until [`Reader::read`] fills them in.
     pub fn of(pid: Pid, stat: Stat, schedstat_ns: Option<u64>) -> Reading {
         Reading {
+            memory: Footprint::default(),
             pid,
             counters: Counters::new(
                 stat.minor_faults,
@@ -190,8 +226,9 @@ impl Reader {
         Ok(())
     }
 
-    /// Reads one process: `/proc/<pid>/stat`, then `/proc/<pid>/schedstat`.
-    /// A process that does not exist (any more) is [`Error::NoSuchProcess`].
+    /// Reads one process: `/proc/<pid>/stat`, then `/proc/<pid>/schedstat`
+    /// and `/proc/<pid>/status` (memory). A process that does not exist (any
+    /// more) is [`Error::NoSuchProcess`].
     pub fn read(&mut self, pid: Pid) -> Result<Reading> {
         let gone = |e: std::io::Error| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NoSuchProcess { pid: Some(pid) },
@@ -217,7 +254,10 @@ impl Reader {
                 Err(_) => {}
             }
         }
-        Ok(Reading::of(pid, stat, sched))
+        let mut reading = Reading::of(pid, stat, sched);
+        self.slurp(&format!("/proc/{pid}/status")).map_err(gone)?;
+        reading.memory = parse_status(&self.buf)?;
+        Ok(reading)
     }
 }
 
@@ -249,6 +289,9 @@ pub struct Collected {
     pub comm: String,
     /// The process is gone (exited or a zombie): this is its last report.
     pub exited: bool,
+    /// Its memory at this collection (0 once it is gone, as the module
+    /// reports a process without a memory map).
+    pub memory: Footprint,
 }
 
 impl Collected {
@@ -263,12 +306,12 @@ impl Collected {
             jiffies: time_ms,
             pid: Some(self.stats.pid),
             flags: if self.exited {
-                RecordFlags::EXITED
+                RecordFlags::EXITED | RecordFlags::NO_MM
             } else {
                 RecordFlags::empty()
             },
             counters: self.delta,
-            memory: Footprint::default(),
+            memory: self.memory,
         }
     }
 }
@@ -287,8 +330,23 @@ pub fn totals_record(collected: &[Collected], seq: u64, time_ns: u64, time_ms: u
         pid: None,
         flags: RecordFlags::TOTAL,
         counters: sum,
-        memory: Footprint::default(),
+        memory: total_memory(collected),
     }
+}
+
+/// The memory of the processes summed, as in the module's totals record
+/// (whose peak is 0).
+fn total_memory(collected: &[Collected]) -> Footprint {
+    collected.iter().fold(Footprint::default(), |acc, c| {
+        let m = &c.memory;
+        Footprint {
+            rss_anon_bytes: acc.rss_anon_bytes.saturating_add(m.rss_anon_bytes),
+            rss_file_bytes: acc.rss_file_bytes.saturating_add(m.rss_file_bytes),
+            rss_shmem_bytes: acc.rss_shmem_bytes.saturating_add(m.rss_shmem_bytes),
+            swap_bytes: acc.swap_bytes.saturating_add(m.swap_bytes),
+            rss_peak_bytes: 0,
+        }
+    })
 }
 
 fn stats(pid: Pid, c: Counters, added_ns: u64) -> ProcStats {
@@ -355,6 +413,14 @@ impl Watch {
                 stats: stats(pid, since_added.unwrap_or_default(), w.added_ns),
                 delta: delta.unwrap_or_default(),
                 comm: now.comm.clone(),
+                memory: if exited {
+                    Footprint {
+                        rss_peak_bytes: now.memory.rss_peak_bytes,
+                        ..Footprint::default()
+                    }
+                } else {
+                    now.memory
+                },
                 exited,
             });
             w.last = now;
@@ -374,6 +440,37 @@ mod tests {
     const LINE: &[u8] = b"4242 (work) R 4000 4242 4000 34816 4242 4194304 \
         1234 0 7 0 250 30 0 0 20 0 1 0 55555 10485760 300 18446744073709551615 \
         1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+
+    const STATUS: &[u8] = b"Name:\twork\nState:\tS (sleeping)\nVmPeak:\t  20000 kB\n\
+        VmHWM:\t   9000 kB\nVmRSS:\t   8000 kB\nRssAnon:\t    6000 kB\n\
+        RssFile:\t    1500 kB\nRssShmem:\t     500 kB\nVmSwap:\t     256 kB\nThreads:\t1\n";
+
+    #[test]
+    fn status_memory_lines_parse_into_bytes() {
+        let f = parse_status(STATUS).unwrap();
+        assert_eq!(f.rss_anon_bytes, 6000 * 1024);
+        assert_eq!(f.rss_file_bytes, 1500 * 1024);
+        assert_eq!(f.rss_shmem_bytes, 500 * 1024);
+        assert_eq!(f.swap_bytes, 256 * 1024);
+        assert_eq!(f.rss_peak_bytes, 9000 * 1024);
+        assert_eq!(f.rss_bytes(), 8000 * 1024, "VmRSS is the sum");
+        // A zombie's status has no memory lines.
+        assert_eq!(
+            parse_status(b"Name:\tx\nState:\tZ (zombie)\n").unwrap(),
+            Footprint::default()
+        );
+        for bad in [
+            &b"RssAnon:\t12 MB\n"[..],
+            b"VmSwap:\tlots kB\n",
+            b"VmHWM:\n",
+        ] {
+            assert!(
+                parse_status(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 
     #[test]
     fn a_stat_line_parses() {

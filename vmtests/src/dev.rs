@@ -279,7 +279,14 @@ pub fn ext_records(m: &Mapping, from: u64) -> Vec<abi::Record> {
             minor_faults: m.u64(at + 32),
             major_faults: m.u64(at + 40),
             cpu_ns: m.u64(at + 48),
-            reserved: m.u64(at + 56),
+            rss_anon_bytes: m.u64(at + 56),
+            rss_file_bytes: m.u64(at + 64),
+            rss_shmem_bytes: m.u64(at + 72),
+            swap_bytes: m.u64(at + 80),
+            rss_peak_bytes: m.u64(at + 88),
+            tree_root: m.u32(at + 96) as i32,
+            reserved0: m.u32(at + 100),
+            reserved: [m.u64(at + 104), m.u64(at + 112), m.u64(at + 120)],
         };
         std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
         if m.u64(at) == n && seq == n {
@@ -329,7 +336,12 @@ impl Faulter {
 
     /// Makes it fault (every thread touches its pages, then exits).
     pub fn fault(&mut self) {
-        writeln!(self.stdin, "fault").expect("write faulter");
+        self.command("fault");
+    }
+
+    /// Sends one command of its protocol and waits for its `done`.
+    pub fn command(&mut self, cmd: &str) {
+        writeln!(self.stdin, "{cmd}").expect("write faulter");
         self.expect_line("done");
     }
 
@@ -354,6 +366,12 @@ impl Faulter {
     pub fn resume(&self) {
         // SAFETY: Sends a signal to our own child.
         assert_eq!(unsafe { libc::kill(self.pid(), libc::SIGCONT) }, 0);
+    }
+
+    /// Tells it to exit without reaping it: the caller waits for it (with
+    /// `wait4`, say, for its rusage).
+    pub fn exit_unreaped(mut self) {
+        writeln!(self.stdin, "exit").expect("write faulter");
     }
 
     /// Tells it to exit and reaps it.
