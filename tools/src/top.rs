@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::io::Write;
 
 use libpfprof::procfs::Watch;
-use libpfprof::{Error, Pid, ProcStats, Profiler, State};
+use libpfprof::{Counters, Error, Pid, ProcStats, Profiler, State};
 use tabled::builder::Builder;
 use tabled::settings::object::Columns;
 use tabled::settings::{Alignment, Style};
@@ -106,18 +106,22 @@ pub fn model(prev: Option<&Snapshot>, cur: &Snapshot, sort: SortKey) -> Vec<Row>
                     .map(|(o, _)| (*o, p.at_ns))
             });
             // Without an earlier reading, the baseline is the registration.
-            let (b_min, b_maj, b_cpu, b_at) = match before {
-                Some((o, at)) => (o.minor_faults, o.major_faults, o.cpu_ns, at),
-                None => (0, 0, 0, s.registered_ns),
+            let (base, b_at) = match before {
+                Some((o, at)) => (o.counters, at),
+                None => (Counters::ZERO, s.registered_ns),
             };
+            let now = s.counters;
             let dt = cur.at_ns.saturating_sub(b_at);
+            // Each rate on its own: one counter going backwards (a reset)
+            // leaves the others' rates.
             Row {
                 pid: s.pid,
                 command: command.clone(),
-                minflt_per_s: format::rate_per_s(b_min, s.minor_faults, dt),
-                majflt_per_s: format::rate_per_s(b_maj, s.major_faults, dt),
-                total_faults: s.minor_faults.saturating_add(s.major_faults),
-                cpu_percent: format::rate_per_s(b_cpu, s.cpu_ns, dt).map(|ns_per_s| ns_per_s / 1e7),
+                minflt_per_s: format::rate_per_s(base.minor, now.minor, dt),
+                majflt_per_s: format::rate_per_s(base.major, now.major, dt),
+                total_faults: now.faults(),
+                cpu_percent: format::rate_per_s(base.cpu_ns, now.cpu_ns, dt)
+                    .map(|ns_per_s| ns_per_s / 1e7),
                 registered_for_ns: cur.at_ns.saturating_sub(s.registered_ns),
             }
         })

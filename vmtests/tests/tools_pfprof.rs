@@ -437,20 +437,17 @@ fn the_records_of_an_exited_process_add_up_to_its_final_counters() {
     assert_eq!(tally.lost(), 0);
     eprintln!(
         "QUERY_PID {} minor {} major {} ns; {} records sum to {} minor {} major {} ns",
-        q.minor_faults,
-        q.major_faults,
-        q.cpu_ns,
+        q.counters.minor,
+        q.counters.major,
+        q.counters.cpu_ns,
         t.records,
-        t.minor_faults,
-        t.major_faults,
-        t.cpu_ns
+        t.counters.minor,
+        t.counters.major,
+        t.counters.cpu_ns
     );
-    assert_eq!(
-        (t.minor_faults, t.major_faults, t.cpu_ns),
-        (q.minor_faults, q.major_faults, q.cpu_ns)
-    );
+    assert_eq!(t.counters, q.counters);
     assert!(
-        t.minor_faults >= 4 * 300,
+        t.counters.minor >= 4 * 300,
         "two rounds of two threads of 300 pages"
     );
     assert!(
