@@ -57,7 +57,8 @@ fn status_and_period() {
     clean_slate();
     let st = ok("pfprof", &["status"]);
     assert!(st.starts_with("state:            idle\n"), "{st}");
-    assert!(st.contains("abi version:      1\n"));
+    let version = format!("abi version:      {}\n", vmtests::dev::abi::ABI_VERSION);
+    assert!(st.contains(&version), "{st}");
     assert!(st.contains("period:           50000 us"));
     assert_eq!(ok("pfprof", &["period"]), "50000\n");
     ok("pfprof", &["period", "20ms"]);
