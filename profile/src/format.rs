@@ -22,7 +22,7 @@ use libpfprof::classic::Sample;
 use libpfprof::Counters;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Header, ProcRecord, Profile, RecordDetail};
+use crate::model::{Header, Memory, ProcRecord, Profile, RecordDetail};
 use crate::{Error, LineError, Result};
 
 /// Output formats of samples and records.
@@ -89,7 +89,101 @@ struct RecordLine<F> {
 
 /// CSV writes the flags as 0 and 1.
 type CsvRecordLine = RecordLine<u8>;
-type JsonRecordLine = RecordLine<bool>;
+
+/// A record line with the memory at the sample (pfprof 0.2 on): the
+/// fields of [`RecordLine`], then the memory in bytes.
+#[derive(Debug, Serialize, Deserialize)]
+struct MemoryRecordLine<F> {
+    #[serde(flatten)]
+    base: RecordLine<F>,
+    rss_anon_bytes: u64,
+    rss_file_bytes: u64,
+    rss_shmem_bytes: u64,
+    swap_bytes: u64,
+}
+
+/// The same for CSV, whose writer cannot flatten: the fields in a row.
+#[derive(Debug, Serialize, Deserialize)]
+struct CsvMemoryRecordLine {
+    seq: u64,
+    time_ns: u64,
+    jiffies: u64,
+    pid: i32,
+    total: u8,
+    exited: u8,
+    minor_faults: u64,
+    major_faults: u64,
+    cpu_ns: u64,
+    rss_anon_bytes: u64,
+    rss_file_bytes: u64,
+    rss_shmem_bytes: u64,
+    swap_bytes: u64,
+}
+
+impl CsvMemoryRecordLine {
+    fn of(r: &ProcRecord, m: &Memory) -> Self {
+        let b = CsvRecordLine::of(r, u8::from);
+        CsvMemoryRecordLine {
+            seq: b.seq,
+            time_ns: b.time_ns,
+            jiffies: b.jiffies,
+            pid: b.pid,
+            total: b.total,
+            exited: b.exited,
+            minor_faults: b.minor_faults,
+            major_faults: b.major_faults,
+            cpu_ns: b.cpu_ns,
+            rss_anon_bytes: m.rss_anon_bytes,
+            rss_file_bytes: m.rss_file_bytes,
+            rss_shmem_bytes: m.rss_shmem_bytes,
+            swap_bytes: m.swap_bytes,
+        }
+    }
+
+    /// Its two parts.
+    fn split(self) -> (CsvRecordLine, Memory) {
+        (
+            RecordLine {
+                seq: self.seq,
+                time_ns: self.time_ns,
+                jiffies: self.jiffies,
+                pid: self.pid,
+                total: self.total,
+                exited: self.exited,
+                minor_faults: self.minor_faults,
+                major_faults: self.major_faults,
+                cpu_ns: self.cpu_ns,
+            },
+            Memory {
+                rss_anon_bytes: self.rss_anon_bytes,
+                rss_file_bytes: self.rss_file_bytes,
+                rss_shmem_bytes: self.rss_shmem_bytes,
+                swap_bytes: self.swap_bytes,
+            },
+        )
+    }
+}
+
+impl<F> MemoryRecordLine<F> {
+    fn of(r: &ProcRecord, m: &Memory, flag: impl Fn(bool) -> F) -> Self {
+        MemoryRecordLine {
+            base: RecordLine::of(r, flag),
+            rss_anon_bytes: m.rss_anon_bytes,
+            rss_file_bytes: m.rss_file_bytes,
+            rss_shmem_bytes: m.rss_shmem_bytes,
+            swap_bytes: m.swap_bytes,
+        }
+    }
+
+    fn memory(&self) -> Memory {
+        Memory {
+            rss_anon_bytes: self.rss_anon_bytes,
+            rss_file_bytes: self.rss_file_bytes,
+            rss_shmem_bytes: self.rss_shmem_bytes,
+            swap_bytes: self.swap_bytes,
+        }
+    }
+}
 
 impl<F> RecordLine<F> {
     fn of(r: &ProcRecord, flag: impl Fn(bool) -> F) -> Self {
@@ -108,7 +202,7 @@ impl<F> RecordLine<F> {
     }
 
     /// The record; `total` is the pid (0), so the flag is not kept.
-    fn record(self, exited: bool) -> ProcRecord {
+    fn record(self, exited: bool, memory: Option<Memory>) -> ProcRecord {
         ProcRecord {
             jiffies: self.jiffies,
             pid: self.pid,
@@ -117,6 +211,7 @@ impl<F> RecordLine<F> {
                 seq: self.seq,
                 time_ns: self.time_ns,
                 exited,
+                memory,
             }),
         }
     }
@@ -125,6 +220,7 @@ impl<F> RecordLine<F> {
 const SAMPLE_CSV_HEADER: &str = "jiffies,minor_faults,major_faults,cpu_ns";
 const RECORD_CSV_HEADER: &str =
     "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns";
+const MEMORY_CSV_HEADER: &str = "rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes";
 
 fn csv_row(w: &mut impl Write, row: &impl Serialize) -> io::Result<()> {
     let mut csv = csv::WriterBuilder::new()
@@ -188,9 +284,11 @@ pub fn write_sample(w: &mut impl Write, format: Format, s: &Sample) -> io::Resul
     }
 }
 
-/// Writes the header line of per-process records in `format`, if it has one.
-pub fn write_record_header(w: &mut impl Write, format: Format) -> io::Result<()> {
+/// Writes the header line of per-process records in `format`, if it has one;
+/// `memory`: the records carry the memory columns.
+pub fn write_record_header(w: &mut impl Write, format: Format, memory: bool) -> io::Result<()> {
     match format {
+        Format::Csv if memory => writeln!(w, "{RECORD_CSV_HEADER},{MEMORY_CSV_HEADER}"),
         Format::Csv => writeln!(w, "{RECORD_CSV_HEADER}"),
         _ => Ok(()),
     }
@@ -206,8 +304,14 @@ pub fn write_record(w: &mut impl Write, format: Format, r: &ProcRecord) -> io::R
             "{} {} {} {} {}",
             r.jiffies, r.pid, r.counters.minor, r.counters.major, r.counters.cpu_ns
         ),
-        Format::Csv => csv_row(w, &CsvRecordLine::of(r, u8::from)),
-        Format::Json => json_line(w, &JsonRecordLine::of(r, |b| b)),
+        Format::Csv => match r.memory() {
+            Some(m) => csv_row(w, &CsvMemoryRecordLine::of(r, &m)),
+            None => csv_row(w, &CsvRecordLine::of(r, u8::from)),
+        },
+        Format::Json => match r.memory() {
+            Some(m) => json_line(w, &MemoryRecordLine::of(r, &m, |b| b)),
+            None => json_line(w, &RecordLine::of(r, |b| b)),
+        },
     }
 }
 
@@ -224,7 +328,8 @@ impl Profile {
             }
         }
         if !self.records.is_empty() {
-            write_record_header(w, format)?;
+            let memory = self.records.iter().any(|r| r.memory().is_some());
+            write_record_header(w, format, memory)?;
             for r in &self.records {
                 write_record(w, format, r)?;
             }
@@ -304,9 +409,17 @@ fn json_data(t: &str, p: &mut Profile) -> LineResult {
     let value: serde_json::Map<String, serde_json::Value> = serde_json::from_str(t)?;
     let value = serde_json::Value::Object(value);
     if value.get("pid").is_some() {
-        let r: JsonRecordLine = serde_json::from_value(value)?;
-        let exited = r.exited;
-        p.records.push(r.record(exited));
+        let record = if value.get("rss_anon_bytes").is_some() {
+            let r: MemoryRecordLine<bool> = serde_json::from_value(value)?;
+            let memory = r.memory();
+            let exited = r.base.exited;
+            r.base.record(exited, Some(memory))
+        } else {
+            let r: RecordLine<bool> = serde_json::from_value(value)?;
+            let exited = r.exited;
+            r.record(exited, None)
+        };
+        p.records.push(record);
     } else {
         let s: SampleLine = serde_json::from_value(value)?;
         p.samples.push(s.into());
@@ -320,7 +433,8 @@ fn is_data(first: Option<&str>) -> bool {
     first.is_some_and(|w| w.parse::<i128>().is_ok())
 }
 
-/// A CSV line: 4 fields are a sample, 9 a record (5, a classic record).
+/// A CSV line: 4 fields are a sample, 9 a record, 13 a record with its
+/// memory (5, a classic record).
 fn csv_data(t: &str, p: &mut Profile) -> LineResult {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -335,15 +449,11 @@ fn csv_data(t: &str, p: &mut Profile) -> LineResult {
         4 => p.samples.push(row.deserialize::<SampleLine>(None)?.into()),
         9 => {
             let r: CsvRecordLine = row.deserialize(None)?;
-            let exited = match r.exited {
-                0 => false,
-                1 => true,
-                n => return Err(LineError::Flag(n.to_string())),
-            };
-            if r.total > 1 {
-                return Err(LineError::Flag(r.total.to_string()));
-            }
-            p.records.push(r.record(exited));
+            p.records.push(csv_record(r, None)?);
+        }
+        13 => {
+            let (r, memory) = row.deserialize::<CsvMemoryRecordLine>(None)?.split();
+            p.records.push(csv_record(r, Some(memory))?);
         }
         _ => {
             let words: Vec<&str> = row.iter().collect();
@@ -351,6 +461,19 @@ fn csv_data(t: &str, p: &mut Profile) -> LineResult {
         }
     }
     Ok(())
+}
+
+/// A CSV record line's record, its 0/1 flags checked.
+fn csv_record(r: CsvRecordLine, memory: Option<Memory>) -> std::result::Result<ProcRecord, LineError> {
+    let exited = match r.exited {
+        0 => false,
+        1 => true,
+        n => return Err(LineError::Flag(n.to_string())),
+    };
+    if r.total > 1 {
+        return Err(LineError::Flag(r.total.to_string()));
+    }
+    Ok(r.record(exited, memory))
 }
 
 /// A classic line: 4 numbers are a sample, 5 a record.
@@ -452,14 +575,30 @@ mod tests {
         assert_eq!(
             text(|w| write_record(w, Format::Json, &recs[1])),
             "{\"seq\":1,\"time_ns\":1000000,\"jiffies\":4294937346,\"pid\":42,\"total\":false,\
-             \"exited\":false,\"minor_faults\":7,\"major_faults\":0,\"cpu_ns\":3}\n"
+             \"exited\":false,\"minor_faults\":7,\"major_faults\":0,\"cpu_ns\":3,\
+             \"rss_anon_bytes\":28672,\"rss_file_bytes\":12288,\"rss_shmem_bytes\":4096,\
+             \"swap_bytes\":4096}\n"
         );
         assert_eq!(
             text(|w| write_record(w, Format::Csv, &recs[0])),
+            "0,0,4294937296,0,1,0,10,0,5,40960,12288,4096,8192\n"
+        );
+        assert_eq!(
+            text(|w| write_record_header(w, Format::Csv, true)),
+            "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns,\
+             rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes\n"
+        );
+        // Records of files from before ABI 2 have no memory columns.
+        let old = ProcRecord {
+            detail: recs[0].detail.map(|d| RecordDetail { memory: None, ..d }),
+            ..recs[0]
+        };
+        assert_eq!(
+            text(|w| write_record(w, Format::Csv, &old)),
             "0,0,4294937296,0,1,0,10,0,5\n"
         );
         assert_eq!(
-            text(|w| write_record_header(w, Format::Csv)),
+            text(|w| write_record_header(w, Format::Csv, false)),
             "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns\n"
         );
     }
@@ -507,6 +646,7 @@ mod tests {
                 seq,
                 time_ns: 5,
                 exited: false,
+                memory: None,
             })
         };
         let classic = parse_str("100 0 7 0 9\n100 42 7 0 9\n").unwrap();

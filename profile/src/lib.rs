@@ -44,7 +44,7 @@ pub use error::{Error, LineError};
 pub use format::{
     write_header, write_record, write_record_header, write_sample, write_sample_header, Format,
 };
-pub use model::{Backend, Header, ProcRecord, Profile, RecordDetail};
+pub use model::{Backend, Header, Memory, ProcRecord, Profile, RecordDetail};
 
 /// `Result` of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use libpfprof::classic::Sample;
-use libpfprof::ext::{Record, RecordFlags};
+use libpfprof::ext::{Footprint, Record, RecordFlags};
 use libpfprof::Counters;
 
 use crate::{Error, Result};
@@ -74,6 +74,43 @@ pub struct RecordDetail {
     pub time_ns: u64,
     /// The process exited; this is its last record.
     pub exited: bool,
+    /// The process's memory at the sample (in the totals record, the sums);
+    /// `None` in files written before records carried it.
+    pub memory: Option<Memory>,
+}
+
+/// A process's memory at a sample, in bytes, as `/proc/<pid>/status` shows
+/// it (RssAnon, RssFile, RssShmem, VmSwap).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Memory {
+    /// Resident anonymous memory.
+    pub rss_anon_bytes: u64,
+    /// Resident file-backed memory.
+    pub rss_file_bytes: u64,
+    /// Resident shared memory (shmem, tmpfs).
+    pub rss_shmem_bytes: u64,
+    /// Swapped-out memory.
+    pub swap_bytes: u64,
+}
+
+impl Memory {
+    /// All resident memory (VmRSS).
+    pub fn rss_bytes(&self) -> u64 {
+        self.rss_anon_bytes
+            .saturating_add(self.rss_file_bytes)
+            .saturating_add(self.rss_shmem_bytes)
+    }
+}
+
+impl From<&Footprint> for Memory {
+    fn from(f: &Footprint) -> Self {
+        Memory {
+            rss_anon_bytes: f.rss_anon_bytes,
+            rss_file_bytes: f.rss_file_bytes,
+            rss_shmem_bytes: f.rss_shmem_bytes,
+            swap_bytes: f.swap_bytes,
+        }
+    }
 }
 
 /// One per-process record of `monitor --per-process` (pid 0: the totals).
@@ -100,6 +137,11 @@ impl ProcRecord {
     pub fn exited(&self) -> bool {
         self.detail.is_some_and(|d| d.exited)
     }
+
+    /// The memory at the sample, if the line carried it.
+    pub fn memory(&self) -> Option<Memory> {
+        self.detail.and_then(|d| d.memory)
+    }
 }
 
 impl From<&Record> for ProcRecord {
@@ -112,6 +154,7 @@ impl From<&Record> for ProcRecord {
                 seq: r.seq,
                 time_ns: r.time_ns,
                 exited: r.flags.contains(RecordFlags::EXITED),
+                memory: Some(Memory::from(&r.memory)),
             }),
         }
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use libpfprof::classic::Sample;
 use libpfprof::Counters;
-use pfprof_profile::{Backend, Format, Header, ProcRecord, Profile, RecordDetail};
+use pfprof_profile::{Backend, Format, Header, Memory, ProcRecord, Profile, RecordDetail};
 use proptest::prelude::*;
 
 /// Jiffies anywhere, and often near the wrap of a 32-bit counter (where the
@@ -30,16 +30,35 @@ fn sample() -> impl Strategy<Value = Sample> {
     (jiffies(), counters()).prop_map(|(j, c)| Sample::new(j, c))
 }
 
+/// The memory of a record line (files written before ABI 2 have none).
+fn memory() -> impl Strategy<Value = Memory> {
+    let bytes = prop_oneof![0..(1u64 << 40), any::<u64>()];
+    (bytes.clone(), bytes.clone(), bytes.clone(), bytes).prop_map(|(anon, file, shmem, swap)| {
+        Memory {
+            rss_anon_bytes: anon,
+            rss_file_bytes: file,
+            rss_shmem_bytes: shmem,
+            swap_bytes: swap,
+        }
+    })
+}
+
 /// A record; with `detail` (sequence, time, exited flag) for the formats
 /// that carry it.
 fn record(detail: bool) -> impl Strategy<Value = ProcRecord> {
     let detail = if detail {
-        (any::<u64>(), any::<u64>(), any::<bool>())
-            .prop_map(|(seq, time_ns, exited)| {
+        (
+            any::<u64>(),
+            any::<u64>(),
+            any::<bool>(),
+            proptest::option::of(memory()),
+        )
+            .prop_map(|(seq, time_ns, exited, memory)| {
                 Some(RecordDetail {
                     seq,
                     time_ns,
                     exited,
+                    memory,
                 })
             })
             .boxed()
@@ -156,6 +175,12 @@ fn an_exited_wrapped_record_survives_csv_and_json() {
             seq: u64::MAX,
             time_ns: 7,
             exited: true,
+            memory: Some(Memory {
+                rss_anon_bytes: 64 << 20,
+                rss_file_bytes: 1,
+                rss_shmem_bytes: u64::MAX,
+                swap_bytes: 0,
+            }),
         }),
     };
     let p = Profile {

@@ -235,7 +235,7 @@ fn per_process(
     summary: &mut Summary,
 ) -> Result<()> {
     let format = cli.format.into();
-    profile::write_record_header(out, format)?;
+    profile::write_record_header(out, format, true)?;
     let region = p.map_extended()?;
     let mut stream = p.stream_since_reset(&region)?;
     poll(p, cli.follow, out, |out| {
@@ -276,7 +276,7 @@ fn procfs(cli: &MonitorCli, out: &mut impl Write, err: &mut impl Write) -> Resul
         profile::write_header(out, &header)?;
     }
     let format = cli.format.into();
-    profile::write_record_header(out, format)?;
+    profile::write_record_header(out, format, true)?;
     let mut summary = Summary {
         hz: Some(1000),
         per_process: true,
