@@ -464,7 +464,10 @@ fn csv_data(t: &str, p: &mut Profile) -> LineResult {
 }
 
 /// A CSV record line's record, its 0/1 flags checked.
-fn csv_record(r: CsvRecordLine, memory: Option<Memory>) -> std::result::Result<ProcRecord, LineError> {
+fn csv_record(
+    r: CsvRecordLine,
+    memory: Option<Memory>,
+) -> std::result::Result<ProcRecord, LineError> {
     let exited = match r.exited {
         0 => false,
         1 => true,
