@@ -62,12 +62,48 @@ extern "C" {
     ) -> bool;
     fn pfprof_read_memory(
         leader: *mut c_void,
+        cached: *mut *mut c_void,
         anon: *mut u64,
         file: *mut u64,
         shmem: *mut u64,
         swap: *mut u64,
         peak: *mut u64,
     ) -> bool;
+    fn pfprof_drop_mm(mm: *mut c_void);
+}
+
+/// The memory map of a process, referenced (`mmgrab`) between samples so
+/// that reading its counters needs no lock; see [`Process::memory`].
+///
+/// # Invariants
+///
+/// `mm` is null or a `struct mm_struct` on which this value holds a
+/// reference (its `mm_count`), taken by `pfprof_read_memory`.
+pub(crate) struct MmRef {
+    mm: *mut c_void,
+}
+
+impl MmRef {
+    /// No memory map yet.
+    pub(crate) fn new() -> Self {
+        // INVARIANT: Null.
+        MmRef {
+            mm: core::ptr::null_mut(),
+        }
+    }
+}
+
+// SAFETY: The reference may be dropped from any thread (mmdrop does not
+// sleep and has no thread affinity).
+unsafe impl Send for MmRef {}
+
+impl Drop for MmRef {
+    fn drop(&mut self) {
+        if !self.mm.is_null() {
+            // SAFETY: By the type invariant we hold a reference on it.
+            unsafe { pfprof_drop_mm(self.mm) };
+        }
+    }
 }
 
 /// Whether the caller has CAP_SYS_ADMIN (RESET, SET_PERIOD and writing the
@@ -147,15 +183,21 @@ impl Process {
         out
     }
 
-    /// Reads the memory footprint of the process. Does not sleep; takes a
-    /// thread's task_lock (a spinlock) briefly.
-    pub(crate) fn memory(&self) -> Memory {
+    /// Reads the memory footprint of the process, through `mm`, which keeps
+    /// its memory map between calls (it is replaced when the process
+    /// execs or exits). Does not sleep; takes a thread's task_lock (a
+    /// spinlock) briefly, only when the memory map changed.
+    pub(crate) fn memory(&self, mm: &mut MmRef) -> Memory {
         let mut m = Memory::default();
         // SAFETY: The task is referenced, so it and its signal_struct are
-        // valid even after it exited; the pointers are valid places to write.
+        // valid even after it exited; `mm.mm` is null or a memory map we
+        // hold a reference on, and the glue leaves it so (INVARIANT: it
+        // takes a reference on any map it stores there and drops the one it
+        // replaces); the other pointers are valid places to write.
         m.has_mm = unsafe {
             pfprof_read_memory(
                 self.as_ptr(),
+                &mut mm.mm,
                 &mut m.anon_pages,
                 &mut m.file_pages,
                 &mut m.shmem_pages,

@@ -9,7 +9,7 @@
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 
-use crate::process::{Counters, Memory, Process};
+use crate::process::{Counters, Memory, MmRef, Process};
 
 /// One registered process.
 pub(crate) struct Entry {
@@ -22,12 +22,24 @@ pub(crate) struct Entry {
     pub(crate) registered_ns: u64,
     /// `jiffies` at registration.
     pub(crate) registered_jiffies: u64,
-    /// The largest peak RSS sampled so far, in pages: the reported peak
-    /// never decreases, though the kernel's own figure for an exited process
-    /// (ru_maxrss, from approximate per-cpu counts) may be a little lower
-    /// than the exact VmHWM sampled while it ran.
-    peak_pages: u64,
+    /// The memory figures last read. Their peak is the largest read so
+    /// far: it never decreases, though the kernel's own figure for an exited
+    /// process (ru_maxrss, from approximate per-cpu counts) may be a little
+    /// lower than the exact VmHWM read while it ran.
+    memory: Memory,
+    /// Periods since `memory` was read; `None` before the first read.
+    memory_age: Option<u32>,
+    /// The memory map the figures are read from.
+    mm: MmRef,
 }
+
+/// A process that neither ran nor faulted in a period has its memory
+/// figures re-read only every this many periods, and repeated in between.
+/// Without running, its memory changes only through reclaim (pages dropped
+/// or swapped out), and reading a memory map is most of a sample's cost
+/// (under TCG, 1 to 2 us against 0.7 us for the rest), so idle processes
+/// would otherwise make the sampler several times dearer.
+pub(crate) const MEMORY_REFRESH_PERIODS: u32 = 16;
 
 impl Entry {
     /// A new entry whose baselines are the process's counters now.
@@ -39,8 +51,33 @@ impl Entry {
             last: counters,
             registered_ns: now_ns,
             registered_jiffies: now_jiffies,
-            peak_pages: 0,
+            memory: Memory::default(),
+            memory_age: None,
+            mm: MmRef::new(),
         }
+    }
+
+    /// The memory figures for this sample: read again if the process was
+    /// `active` in the period (it ran, faulted or exited), on the first
+    /// sample, and every [`MEMORY_REFRESH_PERIODS`]; else the last ones.
+    fn memory_now(&mut self, active: bool) -> Memory {
+        let age = match self.memory_age {
+            // The first read: later refreshes of processes registered
+            // together are spread over the periods, by pid.
+            None => Some(self.process.tgid().unsigned_abs() % MEMORY_REFRESH_PERIODS),
+            Some(age) if active || age.saturating_add(1) >= MEMORY_REFRESH_PERIODS => Some(0),
+            Some(age) => {
+                self.memory_age = Some(age.saturating_add(1));
+                None
+            }
+        };
+        if let Some(age) = age {
+            let mut m = self.process.memory(&mut self.mm);
+            m.peak_pages = m.peak_pages.max(self.memory.peak_pages);
+            self.memory = m;
+            self.memory_age = Some(age);
+        }
+        self.memory
     }
 }
 
@@ -138,9 +175,8 @@ impl Registry {
             let (minor_faults, major_faults, cpu_ns) = now.since(&entry.last);
             entry.last = now;
             let exited = now.exited();
-            let mut memory = entry.process.memory();
-            entry.peak_pages = entry.peak_pages.max(memory.peak_pages);
-            memory.peak_pages = entry.peak_pages;
+            let active = exited || minor_faults > 0 || major_faults > 0 || cpu_ns > 0;
+            let memory = entry.memory_now(active);
             f(&Delta {
                 pid,
                 minor_faults,

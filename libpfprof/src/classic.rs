@@ -21,6 +21,7 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::counters::Counters;
 use crate::memory::{Memory, MemoryMut};
 use crate::sys::abi;
 
@@ -47,12 +48,15 @@ const _: () = assert!(RING_SAMPLES * SAMPLE_BYTES <= REGION_BYTES);
 pub struct Sample {
     /// `jiffies` when the sample was taken.
     pub jiffies: u64,
-    /// Minor faults in the period.
-    pub minor_faults: u64,
-    /// Major faults in the period.
-    pub major_faults: u64,
-    /// CPU time (user + system) in the period, in nanoseconds.
-    pub cpu_ns: u64,
+    /// The period's figures (CPU time: user + system).
+    pub counters: Counters,
+}
+
+impl Sample {
+    /// A sample at `jiffies` of `counters`.
+    pub const fn new(jiffies: u64, counters: Counters) -> Sample {
+        Sample { jiffies, counters }
+    }
 }
 
 /// Decodes the sample in `slot` of a classic buffer (native byte order), or
@@ -63,20 +67,10 @@ pub fn decode_slot<M: Memory + ?Sized>(buf: &M, slot: usize) -> Option<Sample> {
     }
     let start = slot * SAMPLE_BYTES;
     let word = |i: usize| buf.load_u64(start + i * 8, Ordering::Relaxed);
-    let sample = Sample {
-        jiffies: word(0)?,
-        minor_faults: word(1)?,
-        major_faults: word(2)?,
-        cpu_ns: word(3)?,
-    };
+    let words = [word(0)?, word(1)?, word(2)?, word(3)?];
     // A slot being consumed or written may be half -1: skip it.
-    let words = [
-        sample.jiffies,
-        sample.minor_faults,
-        sample.major_faults,
-        sample.cpu_ns,
-    ];
-    (!words.contains(&EMPTY)).then_some(sample)
+    (!words.contains(&EMPTY))
+        .then(|| Sample::new(words[0], Counters::new(words[1], words[2], words[3])))
 }
 
 /// Whether jiffies `a` is strictly after `b` (wrapping comparison).
@@ -251,12 +245,7 @@ mod tests {
         let buf = buffer(&[(0, [100, 5, 1, 2_000_000]), (11_999, [150, 0, 0, 0])]);
         assert_eq!(
             decode_slot(&buf[..], 0),
-            Some(Sample {
-                jiffies: 100,
-                minor_faults: 5,
-                major_faults: 1,
-                cpu_ns: 2_000_000
-            })
+            Some(Sample::new(100, Counters::new(5, 1, 2_000_000)))
         );
         assert_eq!(decode_slot(&buf[..], 1), None);
         assert_eq!(decode_slot(&buf[..], 11_999).map(|s| s.jiffies), Some(150));

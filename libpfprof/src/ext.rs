@@ -35,7 +35,7 @@ use bitflags::bitflags;
 use crate::error::{Error, Result};
 use crate::memory::Memory;
 use crate::sys::abi;
-use crate::{Pid, State};
+use crate::{Counters, Pid, State};
 
 bitflags! {
     /// [`Record::flags`].
@@ -189,12 +189,8 @@ pub struct Record {
     /// [`RecordFlags::TOTAL`], [`RecordFlags::EXITED`],
     /// [`RecordFlags::NO_MM`].
     pub flags: RecordFlags,
-    /// Minor faults in the period.
-    pub minor_faults: u64,
-    /// Major faults in the period.
-    pub major_faults: u64,
-    /// CPU time in the period, in nanoseconds.
-    pub cpu_ns: u64,
+    /// The period's figures.
+    pub counters: Counters,
     /// The memory footprint at the sample (sums over the processes in the
     /// totals record, whose peak is 0).
     pub memory: Footprint,
@@ -332,9 +328,7 @@ fn read_record<M: Memory + ?Sized>(region: &M, n: u64, capacity: u64) -> Option<
         flags: RecordFlags::from_bits_retain(
             region.load_u32(base + off::R_FLAGS, Ordering::Relaxed)?,
         ),
-        minor_faults: w(off::R_MIN)?,
-        major_faults: w(off::R_MAJ)?,
-        cpu_ns: w(off::R_CPU)?,
+        counters: Counters::new(w(off::R_MIN)?, w(off::R_MAJ)?, w(off::R_CPU)?),
         memory: Footprint {
             rss_anon_bytes: w(off::R_ANON)?,
             rss_file_bytes: w(off::R_FILE)?,
@@ -351,21 +345,15 @@ fn read_record<M: Memory + ?Sized>(region: &M, n: u64, capacity: u64) -> Option<
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Totals {
-    /// Minor faults.
-    pub minor_faults: u64,
-    /// Major faults.
-    pub major_faults: u64,
-    /// CPU time, in nanoseconds.
-    pub cpu_ns: u64,
+    /// The records' counters, summed.
+    pub counters: Counters,
     /// How many records were summed.
     pub records: u64,
 }
 
 impl Totals {
     fn add(&mut self, r: &Record) {
-        self.minor_faults = self.minor_faults.saturating_add(r.minor_faults);
-        self.major_faults = self.major_faults.saturating_add(r.major_faults);
-        self.cpu_ns = self.cpu_ns.saturating_add(r.cpu_ns);
+        self.counters = self.counters.saturating_add(r.counters);
         self.records += 1;
     }
 }
@@ -600,7 +588,7 @@ mod tests {
         assert_eq!(b.records[0].pid, None);
         assert!(b.records[0].flags.contains(RecordFlags::TOTAL));
         assert_eq!(b.records[1].pid, Pid::new(42));
-        assert_eq!(b.records[1].minor_faults, 7);
+        assert_eq!(b.records[1].counters.minor, 7);
         assert_eq!(b.records[1].jiffies, 4_294_937_296 + 50);
         assert_eq!(b.lost, 0);
         assert!(s.poll(&buf[..]).unwrap().records.is_empty());
@@ -722,7 +710,10 @@ mod tests {
         let (buf, mut t) = tally_over(&recs, 1);
         t.poll(&buf[..], me()).unwrap();
         let e = t.exited().expect("the EXITED record was read");
-        assert_eq!((e.minor_faults, e.cpu_ns, e.records), (13, 107, 2));
+        assert_eq!(
+            (e.counters.minor, e.counters.cpu_ns, e.records),
+            (13, 107, 2)
+        );
         assert_eq!((t.lost(), t.reset_seen()), (0, false));
     }
 
@@ -735,7 +726,7 @@ mod tests {
         recs.push(exited(record(2, ME, 6, 0)));
         buf = region(&recs);
         t.poll(&buf[..], me()).unwrap();
-        assert_eq!(t.exited().map(|e| e.minor_faults), Some(10));
+        assert_eq!(t.exited().map(|e| e.counters.minor), Some(10));
     }
 
     #[test]
@@ -747,7 +738,7 @@ mod tests {
         ];
         let (mut buf, mut t) = tally_over(&recs[..1], 0);
         t.poll(&buf[..], me()).unwrap();
-        assert_eq!(t.exited().map(|e| e.minor_faults), Some(500));
+        assert_eq!(t.exited().map(|e| e.counters.minor), Some(500));
         buf = region(&recs[..2]);
         t.poll(&buf[..], me()).unwrap();
         assert_eq!(
@@ -757,7 +748,7 @@ mod tests {
         );
         buf = region(&recs);
         t.poll(&buf[..], me()).unwrap();
-        assert_eq!(t.exited().map(|e| e.minor_faults), Some(3));
+        assert_eq!(t.exited().map(|e| e.counters.minor), Some(3));
     }
 
     #[test]
@@ -772,14 +763,14 @@ mod tests {
         let (mut buf, mut t) = tally_over(&recs, 0);
         set_resets(&mut buf, 1, 1);
         t.poll(&buf[..], me()).unwrap();
-        assert_eq!(t.exited().map(|e| e.minor_faults), Some(23));
+        assert_eq!(t.exited().map(|e| e.counters.minor), Some(23));
         assert!(t.reset_seen());
         // A reset after the process was dropped does not touch it.
         let (mut buf, mut t) = tally_over(&recs, 0);
         t.poll(&buf[..], me()).unwrap();
         set_resets(&mut buf, 1, 3);
         t.poll(&buf[..], me()).unwrap();
-        assert_eq!(t.exited().map(|e| e.minor_faults), Some(123));
+        assert_eq!(t.exited().map(|e| e.counters.minor), Some(123));
         assert!(!t.reset_seen());
         // A reset after the poll read `head`: the next records count.
         let (mut buf, mut t) = tally_over(&recs[..1], 0);
@@ -788,7 +779,7 @@ mod tests {
         buf = region(&recs);
         set_resets(&mut buf, 1, 1);
         t.poll(&buf[..], me()).unwrap();
-        assert_eq!(t.exited().map(|e| e.minor_faults), Some(23));
+        assert_eq!(t.exited().map(|e| e.counters.minor), Some(23));
     }
 
     #[test]

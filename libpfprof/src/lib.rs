@@ -15,12 +15,13 @@
 //!
 //!     let profiler = Profiler::open()?; // /dev/pfprof, then ./node
 //!     let me = profiler.query_self()?;
-//!     println!("{} minor faults, {} ns CPU", me.minor_faults, me.cpu_ns);
+//!     println!("{} minor faults, {} ns CPU", me.counters.minor, me.counters.cpu_ns);
 //!
 //!     // The classic ring, oldest sample first, without consuming it.
 //!     let ring = profiler.map_classic(false)?;
 //!     for s in classic::snapshot(&ring) {
-//!         println!("{} {} {} {}", s.jiffies, s.minor_faults, s.major_faults, s.cpu_ns);
+//!         let c = s.counters;
+//!         println!("{} {} {} {}", s.jiffies, c.minor, c.major, c.cpu_ns);
 //!     }
 //!     drop(big);
 //!     Ok(())
@@ -38,19 +39,26 @@
 #![deny(missing_docs)]
 
 pub mod classic;
+mod counters;
 mod error;
 pub mod ext;
 mod memory;
+mod pid;
+mod proc_stats;
 pub mod procfs;
 mod profiler;
+mod registration;
+mod status;
 mod sys;
 
+pub use counters::Counters;
 pub use error::{Error, Result};
 pub use memory::{Mapping, Memory, MemoryMut};
-pub use profiler::{
-    monotonic_now_ns, register, spawn_error, ParsePidError, Pid, ProcStats, Profiler, Registration,
-    State, Status, DEFAULT_PATHS,
-};
+pub use pid::{ParsePidError, Pid};
+pub use proc_stats::{monotonic_now_ns, ProcStats};
+pub use profiler::{spawn_error, Profiler, DEFAULT_PATHS};
+pub use registration::{register, Registration};
+pub use status::{State, Status};
 pub use sys::abi::{ABI_VERSION, PERIOD_DEFAULT_US, PERIOD_MAX_US, PERIOD_MIN_US};
 
 /// Major number of the pfprof character device (`mknod node c 423 0`).

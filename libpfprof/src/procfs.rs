@@ -38,7 +38,7 @@ use std::io::Read;
 
 use crate::error::{Error, Result};
 use crate::ext::{Footprint, Record, RecordFlags};
-use crate::profiler::{monotonic_now_ns, Pid, ProcStats};
+use crate::{monotonic_now_ns, Counters, Pid, ProcStats};
 
 /// Clock ticks per second of `utime` and `stime` in `/proc/<pid>/stat`
 /// (the kernel's `USER_HZ`, fixed at 100 by the ABI on x86 and arm64).
@@ -172,12 +172,8 @@ pub struct Reading {
     pub pid: Pid,
     /// Its command name.
     pub comm: String,
-    /// Minor faults.
-    pub minor_faults: u64,
-    /// Major faults.
-    pub major_faults: u64,
-    /// CPU time in nanoseconds (see the module doc for how it is derived).
-    pub cpu_ns: u64,
+    /// Its counters (see the module doc for how the CPU time is derived).
+    pub counters: Counters,
     /// Whether it is a zombie (exited, not yet reaped).
     pub zombie: bool,
     /// Its memory at the reading (from `/proc/<pid>/status`).
@@ -191,9 +187,11 @@ impl Reading {
         Reading {
             memory: Footprint::default(),
             pid,
-            cpu_ns: stat.cpu_ns().max(schedstat_ns.unwrap_or(0)),
-            minor_faults: stat.minor_faults,
-            major_faults: stat.major_faults,
+            counters: Counters::new(
+                stat.minor_faults,
+                stat.major_faults,
+                stat.cpu_ns().max(schedstat_ns.unwrap_or(0)),
+            ),
             zombie: stat.state == 'Z' || stat.state == 'X',
             comm: stat.comm,
         }
@@ -286,7 +284,7 @@ pub struct Collected {
     /// Cumulative since the process was added, like QUERY_PID's figures.
     pub stats: ProcStats,
     /// Since the previous collection (the first time: since it was added).
-    pub delta: ProcStats,
+    pub delta: Counters,
     /// The command name.
     pub comm: String,
     /// The process is gone (exited or a zombie): this is its last report.
@@ -298,44 +296,40 @@ pub struct Collected {
 
 impl Collected {
     /// The period's figures (`delta`) as an extended-ring record, so that
-    /// the tools print both backends alike. `jiffies` is whatever time unit
-    /// the caller states (the tools use milliseconds and say HZ 1000).
-    pub fn record(&self, seq: u64, time_ns: u64, jiffies: u64) -> Record {
+    /// the tools print both backends alike. The backend has no jiffies: the
+    /// record's `jiffies` field holds `time_ms`, milliseconds (the tools
+    /// state HZ 1000).
+    pub fn record(&self, seq: u64, time_ns: u64, time_ms: u64) -> Record {
         Record {
             seq,
             time_ns,
-            jiffies,
-            pid: Some(self.delta.pid),
+            jiffies: time_ms,
+            pid: Some(self.stats.pid),
             flags: if self.exited {
                 RecordFlags::EXITED | RecordFlags::NO_MM
             } else {
                 RecordFlags::empty()
             },
-            minor_faults: self.delta.minor_faults,
-            major_faults: self.delta.major_faults,
-            cpu_ns: self.delta.cpu_ns,
+            counters: self.delta,
             memory: self.memory,
         }
     }
 }
 
 /// The totals record of one collection (pid `None`, [`RecordFlags::TOTAL`]),
-/// as the module writes after each tick's process records.
-pub fn totals_record(collected: &[Collected], seq: u64, time_ns: u64, jiffies: u64) -> Record {
-    let sum = |f: fn(&ProcStats) -> u64| {
-        collected
-            .iter()
-            .fold(0u64, |acc, c| acc.saturating_add(f(&c.delta)))
-    };
+/// as the module writes after each tick's process records; `time_ms` as in
+/// [`Collected::record`].
+pub fn totals_record(collected: &[Collected], seq: u64, time_ns: u64, time_ms: u64) -> Record {
+    let sum = collected
+        .iter()
+        .fold(Counters::ZERO, |acc, c| acc.saturating_add(c.delta));
     Record {
         seq,
         time_ns,
-        jiffies,
+        jiffies: time_ms,
         pid: None,
         flags: RecordFlags::TOTAL,
-        minor_faults: sum(|d| d.minor_faults),
-        major_faults: sum(|d| d.major_faults),
-        cpu_ns: sum(|d| d.cpu_ns),
+        counters: sum,
         memory: total_memory(collected),
     }
 }
@@ -355,20 +349,10 @@ fn total_memory(collected: &[Collected]) -> Footprint {
     })
 }
 
-fn sub(a: &Reading, b: &Reading) -> (u64, u64, u64) {
-    (
-        a.minor_faults.saturating_sub(b.minor_faults),
-        a.major_faults.saturating_sub(b.major_faults),
-        a.cpu_ns.saturating_sub(b.cpu_ns),
-    )
-}
-
-fn stats(pid: Pid, (minor, major, cpu): (u64, u64, u64), added_ns: u64) -> ProcStats {
+fn stats(pid: Pid, c: Counters, added_ns: u64) -> ProcStats {
     ProcStats {
         pid,
-        minor_faults: minor,
-        major_faults: major,
-        cpu_ns: cpu,
+        counters: c,
         registered_ns: added_ns,
         registered_jiffies: 0,
     }
@@ -406,7 +390,7 @@ impl Watch {
         let mut keep = Vec::with_capacity(self.procs.len());
         for mut w in std::mem::take(&mut self.procs) {
             let pid = w.base.pid;
-            let (now, exited) = match self.reader.read(pid) {
+            let (mut now, mut exited) = match self.reader.read(pid) {
                 Ok(r) => {
                     let z = r.zombie;
                     (r, z)
@@ -417,11 +401,17 @@ impl Watch {
                     return Err(e);
                 }
             };
-            let (min, maj, cpu) = sub(&now, &w.base);
-            let (dmin, dmaj, dcpu) = sub(&now, &w.last);
+            // Counters that went backwards belong to another process that
+            // got the pid: the watched one is gone, with its last figures.
+            if now.counters.checked_delta(w.last.counters).is_none() {
+                now = w.last.clone();
+                exited = true;
+            }
+            let since_added = now.counters.checked_delta(w.base.counters);
+            let delta = now.counters.checked_delta(w.last.counters);
             out.push(Collected {
-                stats: stats(pid, (min, maj, cpu), w.added_ns),
-                delta: stats(pid, (dmin, dmaj, dcpu), w.added_ns),
+                stats: stats(pid, since_added.unwrap_or_default(), w.added_ns),
+                delta: delta.unwrap_or_default(),
                 comm: now.comm.clone(),
                 memory: if exited {
                     Footprint {
@@ -551,15 +541,17 @@ mod tests {
         let s = parse_stat(LINE).unwrap();
         // Single-threaded: schedstat's exact figure wins over the ticks.
         assert_eq!(
-            Reading::of(pid, s.clone(), Some(2_803_000_123)).cpu_ns,
+            Reading::of(pid, s.clone(), Some(2_803_000_123))
+                .counters
+                .cpu_ns,
             2_803_000_123
         );
         // The leader alone is behind the group: the stat figure wins.
         assert_eq!(
-            Reading::of(pid, s.clone(), Some(1_000)).cpu_ns,
+            Reading::of(pid, s.clone(), Some(1_000)).counters.cpu_ns,
             2_800_000_000
         );
-        assert_eq!(Reading::of(pid, s, None).cpu_ns, 2_800_000_000);
+        assert_eq!(Reading::of(pid, s, None).counters.cpu_ns, 2_800_000_000);
     }
 
     #[test]
@@ -573,15 +565,15 @@ mod tests {
         let c = w.collect().unwrap();
         assert_eq!(c.len(), 1);
         assert!(!c[0].exited);
-        assert!(c[0].stats.minor_faults >= 1, "{:?}", c[0]);
-        assert_eq!(c[0].stats, c[0].delta);
+        assert!(c[0].stats.counters.minor >= 1, "{:?}", c[0]);
+        assert_eq!(c[0].stats.counters, c[0].delta);
         let c2 = w.collect().unwrap();
-        assert!(c2[0].stats.minor_faults >= c[0].stats.minor_faults);
+        assert!(c2[0].stats.counters.minor >= c[0].stats.counters.minor);
         let r = c2[0].record(3, 5, 7);
         assert_eq!((r.seq, r.pid, r.flags), (3, Some(me), RecordFlags::empty()));
         let t = totals_record(&c2, 4, 5, 7);
         assert_eq!((t.pid, t.flags), (None, RecordFlags::TOTAL));
-        assert_eq!(t.minor_faults, c2[0].delta.minor_faults);
+        assert_eq!(t.counters, c2[0].delta);
         assert!(matches!(
             Reader::new().read(Pid::new(i32::MAX).unwrap()),
             Err(Error::NoSuchProcess { .. })

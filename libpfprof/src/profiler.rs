@@ -1,13 +1,11 @@
 //! The safe API over the device: open, register, query, map.
 
-use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::str::FromStr;
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -15,211 +13,10 @@ use nix::errno::Errno;
 use crate::error::{Error, Result};
 use crate::memory::Mapping;
 use crate::sys::{self, abi};
+use crate::{Counters, Pid, ProcStats, Status};
 
 /// Where [`Profiler::open`] looks for the device, in order.
 pub const DEFAULT_PATHS: [&str; 2] = ["/dev/pfprof", "node"];
-
-/// A process id (thread group id), always positive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Pid(i32);
-
-impl Pid {
-    /// `Some` for a positive id.
-    pub const fn new(raw: i32) -> Option<Pid> {
-        if raw > 0 {
-            Some(Pid(raw))
-        } else {
-            None
-        }
-    }
-
-    /// The calling process.
-    pub fn this() -> Pid {
-        // Linux pids fit in i32 (pid_max <= 2^22).
-        Pid(std::process::id() as i32)
-    }
-
-    /// The raw id.
-    pub const fn as_raw(self) -> i32 {
-        self.0
-    }
-}
-
-impl fmt::Display for Pid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// The error of parsing a [`Pid`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsePidError(String);
-
-impl fmt::Display for ParsePidError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` is not a process id (a positive integer)", self.0)
-    }
-}
-
-impl std::error::Error for ParsePidError {}
-
-impl FromStr for Pid {
-    type Err = ParsePidError;
-    fn from_str(s: &str) -> Result<Self, ParsePidError> {
-        s.trim()
-            .parse::<i32>()
-            .ok()
-            .and_then(Pid::new)
-            .ok_or_else(|| ParsePidError(s.to_owned()))
-    }
-}
-
-/// Whether the sampler runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum State {
-    /// Nothing registered; the sampler is stopped.
-    Idle,
-    /// The sampler is running.
-    Running,
-    /// A state this library does not know.
-    Unknown(u32),
-}
-
-impl State {
-    pub(crate) fn from_raw(raw: u32) -> State {
-        match raw {
-            abi::STATE_IDLE => State::Idle,
-            abi::STATE_RUNNING => State::Running,
-            other => State::Unknown(other),
-        }
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            State::Idle => f.write_str("idle"),
-            State::Running => f.write_str("running"),
-            State::Unknown(n) => write!(f, "unknown ({n})"),
-        }
-    }
-}
-
-/// The module's global figures (`PFPROF_IOC_QUERY`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Status {
-    /// The module's ABI version.
-    pub abi_version: u32,
-    /// Whether the sampler runs.
-    pub state: State,
-    /// The kernel's HZ (jiffies per second).
-    pub hz: u32,
-    /// The sampling period in microseconds.
-    pub period_us: u32,
-    /// Registered processes.
-    pub registered: u32,
-    /// Classic samples written since load or reset.
-    pub samples_written: u64,
-    /// Classic samples that overwrote a slot nobody had consumed.
-    pub samples_lost: u64,
-    /// Extended records written since load or reset.
-    pub records_written: u64,
-    /// Sampler ticks since load or reset.
-    pub ticks: u64,
-    /// Times the sampler fell more than 10 periods behind and restarted its
-    /// schedule (a late sampler otherwise catches up).
-    pub overruns: u64,
-    /// Process samples taken (sum over ticks of processes sampled).
-    pub process_samples: u64,
-    /// Total time spent sampling, in nanoseconds.
-    pub cost_total_ns: u64,
-    /// Time the last tick spent sampling, in nanoseconds.
-    pub cost_last_ns: u64,
-    /// Longest tick, in nanoseconds.
-    pub cost_max_ns: u64,
-}
-
-impl From<abi::Status> for Status {
-    fn from(s: abi::Status) -> Self {
-        Status {
-            abi_version: s.abi_version,
-            state: State::from_raw(s.state),
-            hz: s.hz,
-            period_us: s.period_us,
-            registered: s.registered,
-            samples_written: s.samples_written,
-            samples_lost: s.samples_lost,
-            records_written: s.records_written,
-            ticks: s.ticks,
-            overruns: s.overruns,
-            process_samples: s.process_samples,
-            cost_total_ns: s.cost_total_ns,
-            cost_last_ns: s.cost_last_ns,
-            cost_max_ns: s.cost_max_ns,
-        }
-    }
-}
-
-impl Status {
-    /// An all-zero value for tests and fixtures.
-    #[doc(hidden)]
-    pub fn fixture() -> Self {
-        abi::Status::default().into()
-    }
-}
-
-/// One registered process's counters (`PFPROF_IOC_QUERY_PID`), cumulative
-/// since its registration or the last reset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ProcStats {
-    /// The process.
-    pub pid: Pid,
-    /// Minor faults.
-    pub minor_faults: u64,
-    /// Major faults.
-    pub major_faults: u64,
-    /// CPU time (user + system, all threads), in nanoseconds.
-    pub cpu_ns: u64,
-    /// CLOCK_MONOTONIC at registration, in nanoseconds.
-    pub registered_ns: u64,
-    /// `jiffies` at registration.
-    pub registered_jiffies: u64,
-}
-
-impl ProcStats {
-    /// A value for tests and fixtures.
-    #[doc(hidden)]
-    pub fn fixture(
-        pid: Pid,
-        minor_faults: u64,
-        major_faults: u64,
-        cpu_ns: u64,
-        registered_ns: u64,
-    ) -> Self {
-        ProcStats {
-            pid,
-            minor_faults,
-            major_faults,
-            cpu_ns,
-            registered_ns,
-            registered_jiffies: 0,
-        }
-    }
-}
-
-/// CLOCK_MONOTONIC now, in nanoseconds (the clock of `time_ns` and
-/// `registered_ns`).
-pub fn monotonic_now_ns() -> u64 {
-    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
-        Ok(ts) => (ts.tv_sec() as u64)
-            .saturating_mul(1_000_000_000)
-            .saturating_add(ts.tv_nsec() as u64),
-        Err(_) => 0,
-    }
-}
 
 /// An open pfprof device whose ABI version was checked.
 #[derive(Debug)]
@@ -367,9 +164,7 @@ impl Profiler {
             .map_err(|e| Error::for_pid("query a process", pid, e))?;
         Ok(ProcStats {
             pid: Pid::new(s.pid).or(pid).unwrap_or_else(Pid::this),
-            minor_faults: s.minor_faults,
-            major_faults: s.major_faults,
-            cpu_ns: s.cpu_ns,
+            counters: Counters::new(s.minor_faults, s.major_faults, s.cpu_ns),
             registered_ns: s.registered_ns,
             registered_jiffies: s.registered_jiffies,
         })
@@ -530,48 +325,4 @@ pub fn spawn_error(e: io::Error) -> Error {
             source: e,
         },
     }
-}
-
-/// The calling process's registration; unregisters it on drop.
-#[derive(Debug)]
-#[must_use = "dropping the guard unregisters the process"]
-pub struct Registration {
-    // `None` once unregistered explicitly.
-    profiler: Option<Profiler>,
-}
-
-impl Registration {
-    /// The device the registration was made through.
-    pub fn profiler(&self) -> Option<&Profiler> {
-        self.profiler.as_ref()
-    }
-
-    /// Unregisters now and reports the result (drop ignores it).
-    pub fn unregister(mut self) -> Result<()> {
-        match self.profiler.take() {
-            Some(p) => p.unregister_self(),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        // Already gone (unregistered elsewhere, or the module unloaded) is
-        // fine: there is nothing to report from a drop.
-        if let Some(p) = self.profiler.take() {
-            let _ = p.unregister_self();
-        }
-    }
-}
-
-/// Registers the calling process ([`Profiler::open`], then
-/// [`register_self`](Profiler::register_self)); the guard unregisters it on
-/// drop.
-pub fn register() -> Result<Registration> {
-    let profiler = Profiler::open()?;
-    profiler.register_self()?;
-    Ok(Registration {
-        profiler: Some(profiler),
-    })
 }

@@ -7,7 +7,7 @@ use std::process::{Command, ExitStatus};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use libpfprof::{ext, Mapping, Pid, Profiler, Status};
+use libpfprof::{ext, Counters, Mapping, Pid, Profiler, Status};
 
 use crate::cli::{PfprofCli, PfprofCommand};
 use crate::format;
@@ -58,27 +58,16 @@ pub fn render_status(w: &mut impl Write, s: &Status) -> std::io::Result<()> {
     )
 }
 
-/// Faults and CPU time of `pfprof run`'s child.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Figures {
-    /// Minor faults.
-    pub minor_faults: u64,
-    /// Major faults.
-    pub major_faults: u64,
-    /// CPU time (user + system), in nanoseconds.
-    pub cpu_ns: u64,
-}
-
 /// pfprof's figures of the process: where they came from, or why there are
 /// none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Profiled {
     /// `PFPROF_IOC_QUERY_PID` of the exited, unreaped process: its final
     /// counters.
-    Counters(Figures),
+    Counters(Counters),
     /// The module had already dropped it: the sum of its records in the
     /// extended ring, up to the one flagged `EXITED`.
-    Records(Figures),
+    Records(Counters),
     /// No figures; the reason.
     Missing(String),
 }
@@ -94,7 +83,7 @@ pub struct RunSummary {
     pub profiled: Profiled,
     /// The rusage `wait4` returned when reaping the process: the process
     /// and the descendants it reaped.
-    pub rusage: Option<Figures>,
+    pub rusage: Option<Counters>,
     /// Whether a reset during the run restarted pfprof's figures.
     pub reset_during_run: bool,
     /// How it ended, e.g. `exit status 0`.
@@ -134,15 +123,15 @@ pub fn render_run(w: &mut impl Write, r: &RunSummary) -> std::io::Result<()> {
             };
             line(
                 w,
-                format::thousands(p.minor_faults),
+                format::thousands(p.minor),
                 "minor-faults",
-                also(ru.map(|u| format::thousands(u.minor_faults))),
+                also(ru.map(|u| format::thousands(u.minor))),
             )?;
             line(
                 w,
-                format::thousands(p.major_faults),
+                format::thousands(p.major),
                 "major-faults",
-                also(ru.map(|u| format::thousands(u.major_faults))),
+                also(ru.map(|u| format::thousands(u.major))),
             )?;
             let util = if r.elapsed_ns > 0 {
                 p.cpu_ns as f64 / r.elapsed_ns as f64
@@ -160,8 +149,8 @@ pub fn render_run(w: &mut impl Write, r: &RunSummary) -> std::io::Result<()> {
         }
         (None, Some(u)) => {
             let note = || format!("# rusage, {WITH_DESCENDANTS}");
-            line(w, format::thousands(u.minor_faults), "minor-faults", note())?;
-            line(w, format::thousands(u.major_faults), "major-faults", note())?;
+            line(w, format::thousands(u.minor), "minor-faults", note())?;
+            line(w, format::thousands(u.major), "major-faults", note())?;
             line(w, msec(u.cpu_ns), "cpu-time", note())?;
         }
         (None, None) => {}
@@ -214,7 +203,7 @@ fn describe(status: ExitStatus) -> String {
 /// Reaps `pid` with `wait4`: its status and its rusage, which covers the
 /// process and the descendants it reaped (not the other children of this
 /// tool, as `getrusage(RUSAGE_CHILDREN)` would).
-fn reap(pid: nix::unistd::Pid) -> Result<(ExitStatus, Figures)> {
+fn reap(pid: nix::unistd::Pid) -> Result<(ExitStatus, Counters)> {
     use nix::libc;
     let mut status: libc::c_int = 0;
     // SAFETY: an all-zero `rusage` (integers and timevals) is a valid value.
@@ -237,11 +226,11 @@ fn reap(pid: nix::unistd::Pid) -> Result<(ExitStatus, Figures)> {
     };
     Ok((
         ExitStatus::from_raw(status),
-        Figures {
-            minor_faults: ru.ru_minflt.max(0) as u64,
-            major_faults: ru.ru_majflt.max(0) as u64,
-            cpu_ns: ns(ru.ru_utime).saturating_add(ns(ru.ru_stime)),
-        },
+        Counters::new(
+            ru.ru_minflt.max(0) as u64,
+            ru.ru_majflt.max(0) as u64,
+            ns(ru.ru_utime).saturating_add(ns(ru.ru_stime)),
+        ),
     ))
 }
 
@@ -292,13 +281,7 @@ fn poll_ring(ring: &mut std::result::Result<Ring, String>, pid: Pid) {
 fn final_figures(p: &Profiler, pid: Pid, ring: &mut std::result::Result<Ring, String>) -> Profiled {
     poll_ring(ring, pid);
     match p.query_pid(pid) {
-        Ok(s) => {
-            return Profiled::Counters(Figures {
-                minor_faults: s.minor_faults,
-                major_faults: s.major_faults,
-                cpu_ns: s.cpu_ns,
-            })
-        }
+        Ok(s) => return Profiled::Counters(s.counters),
         Err(libpfprof::Error::NotRegistered { .. }) => {}
         Err(e) => return Profiled::Missing(e.to_string()),
     }
@@ -321,11 +304,7 @@ fn final_figures(p: &Profiler, pid: Pid, ring: &mut std::result::Result<Ring, St
             ));
         }
         if let Some(t) = r.tally.exited() {
-            return Profiled::Records(Figures {
-                minor_faults: t.minor_faults,
-                major_faults: t.major_faults,
-                cpu_ns: t.cpu_ns,
-            });
+            return Profiled::Records(t.counters);
         }
         if Instant::now() >= deadline {
             return Profiled::Missing(
@@ -458,11 +437,7 @@ mod tests {
             command: "work 64 R 1000".to_owned(),
             elapsed_ns: 2_000_000_000,
             profiled,
-            rusage: Some(Figures {
-                minor_faults: 25_219,
-                major_faults: 2,
-                cpu_ns: 1_600_000_000,
-            }),
+            rusage: Some(Counters::new(25_219, 2, 1_600_000_000)),
             reset_during_run: false,
             ended: "exit status 0".to_owned(),
         };
@@ -471,11 +446,7 @@ mod tests {
         String::from_utf8(v).unwrap()
     }
 
-    const FIGURES: Figures = Figures {
-        minor_faults: 16_523,
-        major_faults: 2,
-        cpu_ns: 1_500_000_000,
-    };
+    const FIGURES: Counters = Counters::new(16_523, 2, 1_500_000_000);
 
     #[test]
     fn run_summary_reads_like_perf_stat_and_says_what_each_figure_covers() {

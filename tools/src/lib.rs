@@ -4,12 +4,14 @@
 //! Each tool is collect -> model -> render: collection talks to the module
 //! through libpfprof, models are plain data derived from what was collected
 //! (rates are `None` when a counter went backwards), and renderers write the
-//! model to an `impl Write`, so every output is tested as text. [`format`](mod@format)
-//! holds the formats the tools share (thousands separators, short
-//! durations, optional rates, the sample and record lines); a renderer
-//! formats a figure itself only where the layout is its own: raw integers
-//! such as jiffies, pids and HZ, `pfprof run`'s msec, the case-study table's
-//! seconds, axis labels.
+//! model to an `impl Write`, so every output is tested as text. The profile
+//! model (file formats, analysis, charts) is the `pfprof-profile` crate,
+//! which `xtask` shares; these tools are its command lines.
+//! [`format`](mod@format) holds the formats the tools share
+//! (pfprof-profile's thousands separators, short durations and optional
+//! rates, and `--format`); a renderer formats a figure itself only where
+//! the layout is its own: raw integers such as jiffies, pids and HZ,
+//! `pfprof run`'s msec, the case-study table's seconds, axis labels.
 
 #![deny(missing_docs)]
 
@@ -22,7 +24,6 @@ pub mod format;
 pub mod gen;
 pub mod monitor;
 pub mod plot;
-pub mod profile;
 pub mod signal;
 pub mod top;
 
@@ -33,6 +34,10 @@ pub enum ToolError {
     Lib(libpfprof::Error),
     /// Writing output or another I/O operation.
     Io(io::Error),
+    /// Reading a profile (the error names the file and line).
+    Profile(pfprof_profile::Error),
+    /// Drawing or saving a chart.
+    Chart(pfprof_profile::chart::ChartError),
     /// Anything else, as a message.
     Msg(String),
 }
@@ -49,6 +54,8 @@ impl fmt::Display for ToolError {
         match self {
             ToolError::Lib(e) => e.fmt(f),
             ToolError::Io(e) => e.fmt(f),
+            ToolError::Profile(e) => e.fmt(f),
+            ToolError::Chart(e) => e.fmt(f),
             ToolError::Msg(m) => f.write_str(m),
         }
     }
@@ -65,6 +72,18 @@ impl From<libpfprof::Error> for ToolError {
 impl From<io::Error> for ToolError {
     fn from(e: io::Error) -> Self {
         ToolError::Io(e)
+    }
+}
+
+impl From<pfprof_profile::Error> for ToolError {
+    fn from(e: pfprof_profile::Error) -> Self {
+        ToolError::Profile(e)
+    }
+}
+
+impl From<pfprof_profile::chart::ChartError> for ToolError {
+    fn from(e: pfprof_profile::chart::ChartError) -> Self {
+        ToolError::Chart(e)
     }
 }
 

@@ -1,15 +1,19 @@
 //! `monitor`: the profile buffer as text.
+//!
+//! Collects from the module (or /proc) and writes with pfprof-profile's
+//! writers, so every line is one the profile readers parse.
 
 use std::io::Write;
 use std::time::Duration;
 
-use libpfprof::classic::{self, Consumer, Follower, Sample};
+use libpfprof::classic::{Consumer, Follower, Sample};
 use libpfprof::ext::{Record, RecordFlags};
 use libpfprof::procfs::{self, Watch};
-use libpfprof::{Profiler, State};
+use libpfprof::{Counters, Profiler, State};
+use pfprof_profile::{self as profile, Header, ProcRecord};
 
 use crate::cli::{Backend, MonitorCli};
-use crate::format::{self, Format};
+use crate::format;
 use crate::signal;
 use crate::Result;
 
@@ -20,12 +24,8 @@ pub struct Summary {
     pub samples: u64,
     /// Jiffies of the first and last printed.
     pub jiffies: Option<(u64, u64)>,
-    /// Minor faults over what was printed (per-process: excluding totals).
-    pub minor_faults: u64,
-    /// Major faults, likewise.
-    pub major_faults: u64,
-    /// CPU time, likewise, in nanoseconds.
-    pub cpu_ns: u64,
+    /// The counters over what was printed (per-process: excluding totals).
+    pub counters: Counters,
     /// Extended records lost (per-process mode).
     pub lost: u64,
     /// The kernel's HZ, if known.
@@ -48,9 +48,7 @@ impl Summary {
     pub fn add_sample(&mut self, s: &Sample) {
         self.samples += 1;
         self.span(s.jiffies);
-        self.minor_faults += s.minor_faults;
-        self.major_faults += s.major_faults;
-        self.cpu_ns += s.cpu_ns;
+        self.counters = self.counters.saturating_add(s.counters);
     }
 
     /// Accounts one extended record (totals records only count as printed).
@@ -58,9 +56,7 @@ impl Summary {
         self.samples += 1;
         self.span(r.jiffies);
         if !r.flags.contains(RecordFlags::TOTAL) {
-            self.minor_faults += r.minor_faults;
-            self.major_faults += r.major_faults;
-            self.cpu_ns += r.cpu_ns;
+            self.counters = self.counters.saturating_add(r.counters);
         }
     }
 }
@@ -86,9 +82,9 @@ pub fn render_summary(w: &mut impl Write, s: &Summary) -> std::io::Result<()> {
         write!(
             w,
             "): {} minor faults, {} major faults, {} CPU",
-            format::thousands(s.minor_faults),
-            format::thousands(s.major_faults),
-            format::duration_ns(s.cpu_ns)
+            format::thousands(s.counters.minor),
+            format::thousands(s.counters.major),
+            format::duration_ns(s.counters.cpu_ns)
         )?;
     }
     if s.lost > 0 {
@@ -122,6 +118,32 @@ impl StopWatch {
     }
 }
 
+/// The one poll loop of the module backend: `round` writes what is new.
+/// Without `follow`, one round; with it, a round every poll interval until
+/// Ctrl-C or until profiling ran and stopped (the last round comes after
+/// that is seen, so nothing written before is missed).
+fn poll<W: Write>(
+    p: &Profiler,
+    follow: bool,
+    out: &mut W,
+    mut round: impl FnMut(&mut W) -> Result<()>,
+) -> Result<()> {
+    let mut watch = StopWatch::default();
+    loop {
+        let (stop, interval) = if follow {
+            watch.check(p)?
+        } else {
+            (true, Duration::ZERO)
+        };
+        round(out)?;
+        if stop {
+            return Ok(());
+        }
+        out.flush()?;
+        std::thread::sleep(interval);
+    }
+}
+
 /// Runs `monitor`: data to `out`, the summary to `err`.
 pub fn run(cli: &MonitorCli, out: &mut impl Write, err: &mut impl Write) -> Result<u8> {
     if cli.backend.backend == Backend::Procfs {
@@ -133,7 +155,12 @@ pub fn run(cli: &MonitorCli, out: &mut impl Write, err: &mut impl Write) -> Resu
     }
     let status = if cli.header {
         let st = p.query()?;
-        format::write_profile_header(out, st.hz, st.period_us)?;
+        let header = Header {
+            hz: Some(st.hz),
+            period_us: Some(st.period_us),
+            ..Header::default()
+        };
+        profile::write_header(out, &header)?;
         Some(st)
     } else {
         p.query().ok()
@@ -155,14 +182,25 @@ pub fn run(cli: &MonitorCli, out: &mut impl Write, err: &mut impl Write) -> Resu
 
 fn emit_samples(
     out: &mut impl Write,
-    format: Format,
+    format: profile::Format,
     samples: &[Sample],
     summary: &mut Summary,
 ) -> Result<()> {
     for s in samples {
-        format::write_sample(out, format, s)?;
+        profile::write_sample(out, format, s)?;
         summary.add_sample(s);
     }
+    Ok(())
+}
+
+fn emit_record(
+    out: &mut impl Write,
+    format: profile::Format,
+    r: &Record,
+    summary: &mut Summary,
+) -> Result<()> {
+    profile::write_record(out, format, &ProcRecord::from(r))?;
+    summary.add_record(r);
     Ok(())
 }
 
@@ -172,39 +210,21 @@ fn samples(
     out: &mut impl Write,
     summary: &mut Summary,
 ) -> Result<()> {
-    format::write_sample_header(out, cli.format)?;
+    let format = cli.format.into();
+    profile::write_sample_header(out, format)?;
     if cli.consume {
         let mut ring = p.map_classic(true)?;
         let mut consumer = Consumer::new();
-        let mut watch = StopWatch::default();
-        loop {
-            let (stop, interval) = if cli.follow {
-                watch.check(p)?
-            } else {
-                (true, Duration::ZERO)
-            };
-            emit_samples(out, cli.format, &consumer.consume(&mut ring), summary)?;
-            if stop {
-                return Ok(());
-            }
-            out.flush()?;
-            std::thread::sleep(interval);
-        }
-    }
-    let ring = p.map_classic(false)?;
-    if !cli.follow {
-        return emit_samples(out, cli.format, &classic::snapshot(&ring), summary);
-    }
-    let mut follower = Follower::new();
-    let mut watch = StopWatch::default();
-    loop {
-        let (stop, interval) = watch.check(p)?;
-        emit_samples(out, cli.format, &follower.poll(&ring), summary)?;
-        if stop {
-            return Ok(());
-        }
-        out.flush()?;
-        std::thread::sleep(interval);
+        poll(p, cli.follow, out, |out| {
+            emit_samples(out, format, &consumer.consume(&mut ring), summary)
+        })
+    } else {
+        // The first poll of a follower is a snapshot of the whole ring.
+        let ring = p.map_classic(false)?;
+        let mut follower = Follower::new();
+        poll(p, cli.follow, out, |out| {
+            emit_samples(out, format, &follower.poll(&ring), summary)
+        })
     }
 }
 
@@ -214,33 +234,25 @@ fn per_process(
     out: &mut impl Write,
     summary: &mut Summary,
 ) -> Result<()> {
-    format::write_record_header(out, cli.format)?;
+    let format = cli.format.into();
+    profile::write_record_header(out, format, true)?;
     let region = p.map_extended()?;
     let mut stream = p.stream_since_reset(&region)?;
-    let mut watch = StopWatch::default();
-    loop {
-        let (stop, interval) = if cli.follow {
-            watch.check(p)?
-        } else {
-            (true, Duration::ZERO)
-        };
+    poll(p, cli.follow, out, |out| {
         let batch = stream.poll(&region)?;
         for r in &batch.records {
-            format::write_record(out, cli.format, r)?;
-            summary.add_record(r);
+            emit_record(out, format, r, summary)?;
         }
         summary.lost += batch.lost;
-        if stop {
-            return Ok(());
-        }
-        out.flush()?;
-        std::thread::sleep(interval);
-    }
+        Ok(())
+    })
 }
 
 /// `--backend procfs`: reads /proc every period, on absolute deadlines,
 /// until every watched process is gone or Ctrl-C, and prints per-process
-/// records like the module's (jiffies are milliseconds: HZ 1000).
+/// records like the module's. The backend has no jiffies: records carry
+/// CLOCK_MONOTONIC milliseconds (`time_ms`) where the module puts jiffies,
+/// and the header says HZ 1000.
 fn procfs(cli: &MonitorCli, out: &mut impl Write, err: &mut impl Write) -> Result<u8> {
     let mut watch = Watch::new();
     for &pid in &cli.backend.pids {
@@ -255,13 +267,16 @@ fn procfs(cli: &MonitorCli, out: &mut impl Write, err: &mut impl Write) -> Resul
         format::duration_ns(u64::from(cli.period) * 1000)
     )?;
     if cli.header {
-        writeln!(
-            out,
-            "# pfprof hz=1000 period_us={} backend=procfs",
-            cli.period
-        )?;
+        let header = Header {
+            hz: Some(1000),
+            period_us: Some(cli.period),
+            backend: Some(profile::Backend::Procfs),
+            ..Header::default()
+        };
+        profile::write_header(out, &header)?;
     }
-    format::write_record_header(out, cli.format)?;
+    let format = cli.format.into();
+    profile::write_record_header(out, format, true)?;
     let mut summary = Summary {
         hz: Some(1000),
         per_process: true,
@@ -278,18 +293,15 @@ fn procfs(cli: &MonitorCli, out: &mut impl Write, err: &mut impl Write) -> Resul
         }
         next += period;
         let collected = watch.collect()?;
-        let t = libpfprof::monotonic_now_ns();
-        let jiffies = t / 1_000_000;
+        let time_ns = libpfprof::monotonic_now_ns();
+        let time_ms = time_ns / 1_000_000;
         for c in &collected {
-            let r = c.record(seq, t, jiffies);
+            emit_record(out, format, &c.record(seq, time_ns, time_ms), &mut summary)?;
             seq += 1;
-            format::write_record(out, cli.format, &r)?;
-            summary.add_record(&r);
         }
-        let r = procfs::totals_record(&collected, seq, t, jiffies);
+        let total = procfs::totals_record(&collected, seq, time_ns, time_ms);
+        emit_record(out, format, &total, &mut summary)?;
         seq += 1;
-        format::write_record(out, cli.format, &r)?;
-        summary.add_record(&r);
         out.flush()?;
     }
     render_summary(err, &summary)?;
@@ -330,12 +342,7 @@ mod tests {
             ..Summary::default()
         };
         for (j, min) in [(1000, 5), (1050, 7), (1100, 1_000)] {
-            s.add_sample(&Sample {
-                jiffies: j,
-                minor_faults: min,
-                major_faults: 1,
-                cpu_ns: 2_000_000,
-            });
+            s.add_sample(&Sample::new(j, Counters::new(min, 1, 2_000_000)));
         }
         assert_eq!(
             summary_text(&s),

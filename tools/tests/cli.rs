@@ -112,3 +112,58 @@ fn help_and_version() {
         assert!(String::from_utf8_lossy(&o.stdout).contains("0.1.0"));
     }
 }
+
+/// The committed case-study data, from the repository root.
+fn docs_data(name: &str) -> String {
+    format!("{}/../docs/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn plot_summary_reproduces_the_committed_case_study_table() {
+    let o = tool("pfprof-plot")
+        .arg("summary")
+        .arg(format!("R pair={}", docs_data("case_study_1_r_pair.dat")))
+        .arg(format!("L pair={}", docs_data("case_study_1_l_pair.dat")))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = std::fs::read_to_string(docs_data("case_study_1_summary.txt")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), want);
+}
+
+#[test]
+fn plot_draws_the_committed_recordings_and_names_bad_lines() {
+    let dir = std::env::temp_dir().join(format!("pfprof-plot-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("rates.svg");
+    let o = tool("pfprof-plot")
+        .args(["rates", "-o"])
+        .arg(&svg)
+        .arg(docs_data("case_study_1_r_pair.ext.dat"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        svg.to_string_lossy()
+    );
+    assert!(std::fs::read_to_string(&svg)
+        .unwrap()
+        .contains("page faults per second"));
+    let bad = dir.join("bad.dat");
+    std::fs::write(&bad, "# pfprof hz=1000\n1 2 3 4\n5 six 7 8\n").unwrap();
+    let o = tool("pfprof-plot")
+        .arg("summary")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "pfprof-plot: {}: line 3: not a number in `5 six 7 8`\n",
+            bad.display()
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -720,6 +720,57 @@ fn replay_plays_a_recording_at_its_pace() {
 }
 
 #[test]
+fn replay_reads_what_monitor_records() {
+    let procs = Sleepers::new(1);
+    for format in ["csv", "json", "classic"] {
+        let path = std::env::temp_dir().join(format!(
+            "pfprof-top-monitor-{}.{format}",
+            std::process::id()
+        ));
+        let mut m = Command::new(env!("CARGO_BIN_EXE_monitor"))
+            .args(["--backend", "procfs", "--per-process", "--header"])
+            .args([
+                "--format",
+                format,
+                "--period",
+                "100ms",
+                "--pid",
+                &procs.list(),
+            ])
+            .stdout(std::fs::File::create(&path).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_catching(m.id(), Signal::SIGINT);
+        std::thread::sleep(Duration::from_millis(1200));
+        kill(NixPid::from_raw(m.id() as i32), Signal::SIGINT).unwrap();
+        assert!(m.wait().unwrap().success());
+        let o = Command::new(TOP)
+            .arg("--replay")
+            .arg(&path)
+            .args(["-d", "0.3", "--format", "json"])
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            o.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let text = String::from_utf8(o.stdout).unwrap();
+        let v: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(v.len() >= 3, "{format}: {text}");
+        for o in &v {
+            assert_eq!(o["pid"], procs.0[0].id(), "{format}: {o}");
+            assert!(o["minflt_per_s"].is_f64(), "{format}: {o}");
+        }
+    }
+}
+
+#[test]
 fn help_has_examples_columns_and_exit_status() {
     let o = Command::new(TOP).arg("--help").output().unwrap();
     assert!(o.status.success());

@@ -328,7 +328,8 @@ impl Faulter {
         self.child.id() as i32
     }
 
-    fn expect_line(&mut self, want: &str) {
+    /// Reads one line and checks it is `want`.
+    pub fn expect_line(&mut self, want: &str) {
         let mut line = String::new();
         self.stdout.read_line(&mut line).expect("read faulter");
         assert_eq!(line.trim(), want, "faulter said {line:?}");
@@ -341,8 +342,13 @@ impl Faulter {
 
     /// Sends one command of its protocol and waits for its `done`.
     pub fn command(&mut self, cmd: &str) {
-        writeln!(self.stdin, "{cmd}").expect("write faulter");
+        self.send(cmd);
         self.expect_line("done");
+    }
+
+    /// Sends one line, without waiting for an answer.
+    pub fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("write faulter");
     }
 
     /// Stops it (SIGSTOP) and waits until it is stopped, so counters read
@@ -386,8 +392,14 @@ impl Faulter {
     /// Starts another workload of src/bin/ that speaks the same protocol
     /// (`ready`, then `fault` -> `done`, `exit`), e.g. `memhog MB`.
     pub fn start_bin(name: &str, args: &[&str]) -> Faulter {
-        let mut child = Command::new(crate::bin_path(name))
-            .args(args)
+        let mut cmd = Command::new(crate::bin_path(name));
+        cmd.args(args);
+        Faulter::start_command(cmd, name)
+    }
+
+    /// Starts `cmd`, which speaks the protocol of [`Faulter::start_bin`].
+    pub fn start_command(mut cmd: Command, name: &str) -> Faulter {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

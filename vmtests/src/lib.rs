@@ -56,15 +56,24 @@ pub fn sh(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A binary of this workspace's `target/<profile>/` directory, next to the
-/// `deps/` directory that holds the running test executable.
+/// A binary of this workspace (a tool, an example, a src/bin/ helper) in
+/// the `target/<profile>/` directory above the `deps/` directory that holds
+/// the running test executable; panics with what to build if it is missing.
+/// The one lookup of the suite (tests/tools_common uses it too).
 pub fn bin_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("test executables live in target/<profile>/deps");
-    profile_dir.join(name)
+    let path = profile_dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace's binaries on the host first \
+         (`cargo build --workspace --bins`)",
+        path.display()
+    );
+    path
 }
 
 /// Runs the `probe` helper (src/bin/probe.rs) as user and group `uid` and

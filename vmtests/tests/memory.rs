@@ -149,6 +149,39 @@ fn a_stopped_process_has_the_figures_of_its_proc_status() {
 }
 
 #[test]
+fn after_an_exec_the_figures_are_those_of_the_new_program() {
+    require_lab();
+    let dev = Dev::open();
+    dev.clean();
+    let ext = Mapping::extended(&dev);
+    // A shell that is sampled first, then execs the workload: the module
+    // must follow the process to its new memory map.
+    let memuser = vmtests::bin_path("memuser");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args([
+        "-c",
+        "echo ready; read go; exec \"$0\"",
+        &memuser.display().to_string(),
+    ]);
+    let mut f = Faulter::start_command(cmd, "sh then memuser");
+    let pid = f.pid();
+    dev.register(pid).unwrap();
+    let shell = latest(&dev, &ext, pid);
+    f.send("go");
+    f.expect_line("ready");
+    f.command("anon 40");
+    let after = latest(&dev, &ext, pid);
+    assert!(
+        after.rss_anon_bytes >= 40 * MIB && after.rss_anon_bytes > shell.rss_anon_bytes,
+        "after the exec: RssAnon {} MiB (the shell's: {} bytes)",
+        after.rss_anon_bytes / MIB,
+        shell.rss_anon_bytes
+    );
+    f.finish();
+    dev.clean();
+}
+
+#[test]
 fn exiting_processes_give_sane_records_and_their_peak_is_ru_maxrss() {
     require_lab();
     let dev = Dev::open();

@@ -86,7 +86,7 @@ fn per_process_records_agree_with_the_classic_sums() {
 fn csv_and_json_formats() {
     require_lab();
     clean_slate();
-    workload(&["2", "R", "500", "--iterations", "1", "--sleep-ms", "150"]);
+    let (pid, _) = workload(&["2", "R", "500", "--iterations", "1", "--sleep-ms", "150"]);
     let csv = ok("monitor", &["--format", "csv"]);
     let mut lines = csv.lines();
     assert_eq!(
@@ -100,8 +100,31 @@ fn csv_and_json_formats() {
     assert!(!json.is_empty());
     for l in json.lines() {
         assert!(l.starts_with("{\"seq\":") && l.ends_with('}'), "{l}");
-        assert!(l.contains("\"minor_faults\":"));
+        assert!(l.contains("\"minor_faults\":") && l.contains("\"swap_bytes\":"));
     }
+    // Per-process CSV carries the memory at each sample: `work 2` holds
+    // 2 MiB of anonymous memory while it runs.
+    let per = ok("monitor", &["--format", "csv", "--per-process"]);
+    let mut lines = per.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns,\
+             rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes"
+        )
+    );
+    let rows: Vec<Vec<u64>> = lines
+        .map(|l| l.split(',').map(|w| w.parse().expect("number")).collect())
+        .collect();
+    assert!(rows.iter().all(|r| r.len() == 13));
+    let anon = rows
+        .iter()
+        .filter(|r| r[3] == u64::from(pid))
+        .map(|r| r[9])
+        .max()
+        .expect("records of the workload");
+    // 500 random writes reach about 320 of its 512 pages.
+    assert!(anon >= 1 << 20, "RssAnon of work 2: {anon} bytes");
 }
 
 #[test]
@@ -120,23 +143,47 @@ fn consume_empties_the_classic_ring() {
 fn follow_streams_until_profiling_stops() {
     require_lab();
     clean_slate();
-    // The workload first, so the follower surely sees profiling running
-    // however slowly it starts; it then ends by itself when the workload
-    // exits and the sampler stops.
-    let work = Command::new(bin("work"))
-        .args(["2", "R", "500", "--iterations", "4", "--sleep-ms", "300"])
-        .stderr(Stdio::null())
+    // A registered sleeper keeps profiling running until the follower has
+    // surely started streaming, however slowly it starts under TCG; then
+    // the workload runs, the sleeper goes, and the follower must end by
+    // itself when the sampler stops.
+    let mut sleeper = Command::new("sleep")
+        .arg("1000")
         .spawn()
-        .expect("spawn work");
-    wait_registered(work.id(), 30);
+        .expect("spawn sleep");
+    let p = profiler();
+    let sleeper_pid = libpfprof::Pid::new(sleeper.id() as i32).expect("pid");
+    p.register(sleeper_pid).expect("register the sleeper");
     let mut follower = Command::new(bin("monitor"))
         .arg("--follow")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn monitor --follow");
+    let stdout = follower.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let line = line.expect("read monitor --follow");
+            out.push_str(&line);
+            out.push('\n');
+            let _ = tx.send(());
+        }
+        out
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("monitor --follow printed no sample within 60 s");
+    let work = Command::new(bin("work"))
+        .args(["2", "R", "500", "--iterations", "2", "--sleep-ms", "150"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn work");
     let (code, _) = wait_with_minflt(work);
     assert_eq!(code, 0, "work failed");
+    p.unregister(sleeper_pid).expect("unregister the sleeper");
+    sleeper.kill().expect("kill sleep");
+    sleeper.wait().expect("reap sleep");
     // Bounded: a follower that never ends fails the test instead of hanging.
     let deadline = Instant::now() + Duration::from_secs(60);
     while follower.try_wait().expect("try_wait").is_none() {
@@ -148,10 +195,14 @@ fn follow_streams_until_profiling_stops() {
     }
     let o = follower.wait_with_output().expect("monitor --follow");
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let streamed = classic_lines(&text(&o.stdout));
-    assert!(streamed.len() >= 2, "{} samples streamed", streamed.len());
+    let streamed = reader.join().expect("reader");
+    assert!(
+        classic_lines(&streamed).len() >= 2,
+        "{} samples streamed",
+        classic_lines(&streamed).len()
+    );
     assert_eq!(
-        text(&o.stdout),
+        streamed,
         ok("monitor", &[]),
         "follow printed exactly the ring's samples"
     );

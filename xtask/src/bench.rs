@@ -2,7 +2,7 @@
 //!
 //! Builds the tools and examples (release) into `target/release`, boots the
 //! lab VM with the module loaded (2 CPUs, 4 GiB: 10,000 paused processes
-//! fit), and runs `pfprof-bench` (examples/src/bin/pfprof-bench.rs), which
+//! fit), and runs `pfprof-bench` (the `bench/` crate, bench/src/main.rs), which
 //! measures the sampler's cost against the /proc backend, the period's
 //! accuracy against the classic re-arm-relative-to-now scheme, `work`'s
 //! slowdown when profiled, and `monitor`'s export time and follow-mode
@@ -19,9 +19,10 @@ use std::time::Instant;
 use clap::Args;
 
 use crate::err;
+use crate::lab;
 use crate::paths;
 use crate::util::{self, Result};
-use crate::vm::{self, Accel, VmArgs};
+use crate::vm::{Accel, VmArgs};
 
 /// `cargo xtask bench`.
 #[derive(Debug, Clone, Args)]
@@ -43,28 +44,15 @@ pub const REQUIRED_KEYS: &[&str] = &[
     "follow_lost_records_1khz",
 ];
 
-/// Parses the flat JSON object pfprof-bench writes (`"key": number|null`).
+/// Parses the flat JSON object pfprof-bench writes (`"key": number|null`);
+/// `null` (not measured) becomes NaN.
 pub fn parse_results(text: &str) -> Result<BTreeMap<String, f64>> {
-    let body = text
-        .trim()
-        .strip_prefix('{')
-        .and_then(|t| t.strip_suffix('}'))
-        .ok_or_else(|| err!("results.json is not a JSON object"))?;
-    let mut out = BTreeMap::new();
-    for item in body.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (k, v) = item
-            .split_once(':')
-            .ok_or_else(|| err!("results.json: bad entry {item:?}"))?;
-        let k = k.trim().trim_matches('"').to_owned();
-        let v = match v.trim() {
-            "null" => f64::NAN,
-            n => n
-                .parse::<f64>()
-                .map_err(|_| err!("results.json: {k} is not a number: {n:?}"))?,
-        };
-        out.insert(k, v);
-    }
-    Ok(out)
+    let raw: BTreeMap<String, Option<f64>> = serde_json::from_str(text)
+        .map_err(|e| err!("results.json is not a flat JSON object of numbers: {e}"))?;
+    Ok(raw
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
+        .collect())
 }
 
 /// The keys of [`REQUIRED_KEYS`] that are missing or not finite.
@@ -245,16 +233,7 @@ fn run_bench(quick: bool) -> Result<BTreeMap<String, f64>> {
         })),
         cmd,
     };
-    let outcome = vm::run(&args, false)?;
-    if let Some(problem) = outcome.lab_problem() {
-        return Err(err!("the lab VM failed: {problem}"));
-    }
-    if outcome.exit_code != Some(0) {
-        return Err(err!(
-            "pfprof-bench failed in the VM (exit code {:?})",
-            outcome.exit_code
-        ));
-    }
+    lab::run(&args, false, "pfprof-bench")?;
     read_results(&out)
 }
 

@@ -1,5 +1,5 @@
 //! `cargo xtask case-study 1|2`: the classic case studies, reproduced in the
-//! lab VM and drawn with pfprof-plot's charts.
+//! lab VM and drawn with pfprof-profile's charts (pfprof-plot's).
 //!
 //! The VM is set up like the seed's machine (2 CPUs, 4 GiB RAM, 2 GiB swap).
 //! A shell script written under `target/lab/case-study/` runs each workload
@@ -7,7 +7,7 @@
 //! (`monitor --header > NAME.dat`) and the per-process recording
 //! (`monitor --header --per-process > NAME.ext.dat`) of that run into
 //! `OUT/data/`. Back on the host, the profiles are analysed
-//! (pfprof_tools::profile), the charts drawn into `OUT/plots/` (PNG for the
+//! (pfprof_profile::analysis), the charts drawn into `OUT/plots/` (PNG for the
 //! README, SVG beside), a summary table printed, and the results checked.
 //!
 //! - Case study 1: `nice work 1024 R 50000 & nice work 1024 R 10000`, then
@@ -25,13 +25,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use pfprof_tools::plot::{self, Chart, Series};
-use pfprof_tools::profile::{self, Profile, RunSummary};
+use pfprof_profile::analysis::{self, ProfileSummary};
+use pfprof_profile::chart::{self, Chart, Series};
+use pfprof_profile::Profile;
 
 use crate::err;
+use crate::lab;
 use crate::paths;
 use crate::util::{self, Result};
-use crate::vm::{self, Accel, VmArgs};
+use crate::vm::{Accel, VmArgs};
 
 /// The two studies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -240,16 +242,7 @@ fn run_in_vm(study: Study, quick: bool, runs: &[Run], data: &Path) -> Result<()>
         kernel_log: Some(lab.join(format!("kernel-{}.log", study.number()))),
         cmd: vec!["sh".into(), script_path.to_string_lossy().into_owned()],
     };
-    let outcome = vm::run(&args, false)?;
-    if let Some(problem) = outcome.lab_problem() {
-        return Err(err!("the lab VM failed: {problem}"));
-    }
-    if outcome.exit_code != Some(0) {
-        return Err(err!(
-            "the case-study script failed in the VM (exit code {:?})",
-            outcome.exit_code
-        ));
-    }
+    lab::run(&args, false, "the case-study script")?;
     Ok(())
 }
 
@@ -264,7 +257,7 @@ struct Loaded {
 fn load_run(data: &Path, run: &Run) -> Result<Loaded> {
     let read = |suffix: &str| {
         let path = data.join(format!("{}{suffix}", run.name));
-        profile::read(&path).map_err(|e| err!("{e}"))
+        Profile::read(&path).map_err(|e| err!("{e}"))
     };
     let classic = read(".dat")?;
     let per_process = read(".ext.dat")?;
@@ -285,7 +278,7 @@ fn load_run(data: &Path, run: &Run) -> Result<Loaded> {
 #[derive(Debug, Default)]
 pub struct Report {
     /// One row per run.
-    pub summaries: Vec<RunSummary>,
+    pub summaries: Vec<ProfileSummary>,
     /// Every image written.
     pub images: Vec<PathBuf>,
     /// Named checks and their results.
@@ -303,7 +296,7 @@ fn save(report: &mut Report, plots: &Path, name: &str, chart: &Chart) -> Result<
     for ext in ["png", "svg"] {
         let path = plots.join(format!("{name}.{ext}"));
         chart
-            .save(&path, plot::DEFAULT_SIZE)
+            .save(&path, chart::DEFAULT_SIZE)
             .map_err(|e| err!("{e}"))?;
         report.images.push(path);
     }
@@ -311,9 +304,9 @@ fn save(report: &mut Report, plots: &Path, name: &str, chart: &Chart) -> Result<
 }
 
 fn per_pid_series(label: &str, l: &Loaded) -> Vec<Series> {
-    profile::accumulated_by_pid(&l.per_process.records, l.hz)
+    analysis::accumulated_by_pid(&l.per_process.records, l.hz)
         .iter()
-        .map(|(pid, points)| plot::series_of(format!("{label}: pid {pid}"), points))
+        .map(|(pid, points)| chart::series_of(format!("{label}: pid {pid}"), points))
         .collect()
 }
 
@@ -325,7 +318,7 @@ fn analyse_one(runs: &[Run], data: &Path, plots: &Path, quick: bool) -> Result<R
     for run in runs {
         let l = load_run(data, run)?;
         let samples = l.classic.totals();
-        let acc = profile::accumulated_faults(&samples, l.hz);
+        let acc = analysis::accumulated_faults(&samples, l.hz);
         // A running sum of counts rises whatever the module wrote; what can
         // fail is the time axis (samples out of order) or an empty profile,
         // which would pass vacuously.
@@ -334,20 +327,20 @@ fn analyse_one(runs: &[Run], data: &Path, plots: &Path, quick: bool) -> Result<R
                 "{}: the accumulated fault curve has samples and is monotonic",
                 run.label
             ),
-            acc.len() >= 2 && profile::is_monotonic(&acc),
+            acc.len() >= 2 && analysis::is_monotonic(&acc),
             || format!("{} points, or it decreases somewhere", acc.len()),
         );
-        for (pid, points) in profile::accumulated_by_pid(&l.per_process.records, l.hz) {
+        for (pid, points) in analysis::accumulated_by_pid(&l.per_process.records, l.hz) {
             report.check(
                 format!(
                     "{}: pid {pid}'s accumulated fault curve is monotonic",
                     run.label
                 ),
-                profile::is_monotonic(&points),
+                analysis::is_monotonic(&points),
                 || "it decreases somewhere".into(),
             );
         }
-        let mut series = vec![plot::series_of(
+        let mut series = vec![chart::series_of(
             format!("{}: both processes (classic profile)", run.label),
             &acc,
         )];
@@ -372,7 +365,7 @@ fn analyse_one(runs: &[Run], data: &Path, plots: &Path, quick: bool) -> Result<R
                 &mut report,
                 plots,
                 &name,
-                &plot::rates_of(
+                &chart::rates_of(
                     &format!("Case study 1: page-fault rate per process, {}", run.label),
                     &l.per_process,
                     l.hz,
@@ -381,8 +374,8 @@ fn analyse_one(runs: &[Run], data: &Path, plots: &Path, quick: bool) -> Result<R
         }
         report
             .summaries
-            .push(RunSummary::of(&run.label, &samples, l.hz));
-        totals.push(plot::series_of(run.label.as_str(), &acc));
+            .push(ProfileSummary::of(&run.label, &samples, l.hz));
+        totals.push(chart::series_of(run.label.as_str(), &acc));
     }
     save(
         &mut report,
@@ -398,7 +391,7 @@ fn analyse_one(runs: &[Run], data: &Path, plots: &Path, quick: bool) -> Result<R
             .summaries
             .iter()
             .find(|s| s.name == label)
-            .map(RunSummary::faults)
+            .map(ProfileSummary::faults)
     };
     let (r, l) = (faults("R pair"), faults("L pair"));
     report.check(
@@ -417,13 +410,13 @@ fn analyse_two(runs: &[Run], data: &Path, plots: &Path, quick: bool) -> Result<R
     for (run, &n) in runs.iter().zip(study2_n(quick)) {
         let l = load_run(data, run)?;
         let samples = l.classic.totals();
-        let s = RunSummary::of(&run.label, &samples, l.hz);
+        let s = ProfileSummary::of(&run.label, &samples, l.hz);
         if let Some(u) = s.utilization {
             points.push((n, u * 100.0));
         }
-        accumulated.push(plot::series_of(
+        accumulated.push(chart::series_of(
             run.label.as_str(),
-            &profile::accumulated_faults(&samples, l.hz),
+            &analysis::accumulated_faults(&samples, l.hz),
         ));
         report.summaries.push(s);
     }
@@ -480,7 +473,7 @@ fn study(study: Study, quick: bool, out: &Path, replot: bool) -> Result<Report> 
         Study::Two => analyse_two(&runs, &data, &plots, quick)?,
     };
     for img in &report.images {
-        let r = plot::check_image(img);
+        let r = chart::check_image(img);
         report.checks.push((
             format!(
                 "{} is a valid image",
@@ -492,7 +485,7 @@ fn study(study: Study, quick: bool, out: &Path, replot: bool) -> Result<Report> 
         ));
     }
     let mut table = Vec::new();
-    profile::render_summary(&mut table, &report.summaries)?;
+    analysis::render_summary(&mut table, &report.summaries)?;
     let table = String::from_utf8_lossy(&table).into_owned();
     fs::write(
         data.join(format!("case_study_{}_summary.txt", study.number())),

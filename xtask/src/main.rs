@@ -11,6 +11,7 @@ mod demo;
 mod deps;
 mod kernel;
 mod kmod;
+mod lab;
 mod paths;
 mod stress;
 mod test;

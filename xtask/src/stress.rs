@@ -13,6 +13,7 @@ use std::time::Instant;
 use clap::Args;
 
 use crate::err;
+use crate::lab;
 use crate::paths;
 use crate::util::{self, fmt_duration, Result};
 use crate::vm::{self, Accel, VmArgs};
@@ -126,11 +127,9 @@ pub fn main(args: &StressArgs) -> Result<ExitCode> {
     }
     println!("  splats               {}", outcome.splats.len());
     println!("  leaks                {}", show(leaks));
-    if let Some(problem) = outcome.lab_problem() {
-        return Err(err!("stress: {problem}"));
-    }
-    if outcome.exit_code != Some(0) || leaks != Some(0) {
-        return Err(err!("stress: a part failed (see above)"));
+    lab::check(&outcome, "stress")?;
+    if leaks != Some(0) {
+        return Err(err!("stress: kmemleak reports {} leak(s)", show(leaks)));
     }
     Ok(ExitCode::SUCCESS)
 }

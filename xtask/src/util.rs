@@ -109,7 +109,7 @@ pub fn shell_quote(word: &str) -> String {
     }
 }
 
-/// Builds the tools and examples the lab guest runs (release or debug),
+/// Builds the tools, examples and the bench harness the lab guest runs (release or debug),
 /// under the repository's target/ (the guest sees the repository, not the
 /// host's /tmp), and returns the directory that holds them.
 pub fn build_guest_binaries(release: bool) -> Result<std::path::PathBuf> {
@@ -124,6 +124,8 @@ pub fn build_guest_binaries(release: bool) -> Result<std::path::PathBuf> {
             "pfprof-tools",
             "-p",
             "pfprof-examples",
+            "-p",
+            "pfprof-bench",
         ])
         .arg("--target-dir")
         .arg(&target);

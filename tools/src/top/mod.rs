@@ -13,7 +13,7 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 
 use libpfprof::procfs::Watch;
-use libpfprof::{Error, Pid, ProcStats, Profiler, State};
+use libpfprof::{Counters, Error, Pid, ProcStats, Profiler, State};
 
 use crate::cli::{Backend, SortKey, TopCli};
 use crate::format;
@@ -124,11 +124,6 @@ pub struct Row {
     pub registered_for_ns: u64,
 }
 
-/// A process's counters: (minor faults, major faults, CPU ns).
-pub fn counters(s: &ProcStats) -> (u64, u64, u64) {
-    (s.minor_faults, s.major_faults, s.cpu_ns)
-}
-
 /// Derives the rows: rates over the interval since `prev`. Without `prev`
 /// (the first frame), the module's rates are averages since registration;
 /// /proc's and a replay's are unknown (their figures start at 0 then).
@@ -145,20 +140,25 @@ pub fn model(prev: Option<&Snapshot>, cur: &Snapshot, sort: SortKey) -> Vec<Row>
                     .map(|(o, _)| (*o, p.at_ns))
             });
             // Without an earlier reading, the baseline is the registration.
-            let ((b_min, b_maj, b_cpu), b_at) = match before {
-                Some((o, at)) => (counters(&o), at),
-                None if prev.is_none() && cur.origin != Origin::Module => ((0, 0, 0), cur.at_ns),
-                None => ((0, 0, 0), s.registered_ns),
+            let (base, b_at) = match before {
+                Some((o, at)) => (o.counters, at),
+                None if prev.is_none() && cur.origin != Origin::Module => {
+                    (Counters::ZERO, cur.at_ns)
+                }
+                None => (Counters::ZERO, s.registered_ns),
             };
-            let (min, maj, cpu) = counters(s);
+            let now = s.counters;
             let dt = cur.at_ns.saturating_sub(b_at);
+            // Each rate on its own: one counter going backwards (a reset)
+            // leaves the others' rates.
             Row {
                 pid: s.pid,
                 command: command.clone(),
-                minflt_per_s: format::rate_per_s(b_min, min, dt),
-                majflt_per_s: format::rate_per_s(b_maj, maj, dt),
-                total_faults: min.saturating_add(maj),
-                cpu_percent: format::rate_per_s(b_cpu, cpu, dt).map(|ns_per_s| ns_per_s / 1e7),
+                minflt_per_s: format::rate_per_s(base.minor, now.minor, dt),
+                majflt_per_s: format::rate_per_s(base.major, now.major, dt),
+                total_faults: now.faults(),
+                cpu_percent: format::rate_per_s(base.cpu_ns, now.cpu_ns, dt)
+                    .map(|ns_per_s| ns_per_s / 1e7),
                 registered_for_ns: cur.at_ns.saturating_sub(s.registered_ns),
             }
         })

@@ -4,32 +4,33 @@
 //! A recording holds, per sampling tick, one record per process with the
 //! period's faults and CPU time (and a totals record, pid 0, left out
 //! here); summing them gives the cumulative figures a live source reports.
-//! A process counts as registered one period before its first record. The
-//! command names are not recorded: they show as `?`.
+//! A process counts as registered one period before its first record, and
+//! is gone after its `exited` record (csv and json recordings). Command
+//! names come from the recording's `# pfprof comm PID "NAME"` lines, else
+//! show as `?`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use libpfprof::{Pid, ProcStats, State};
+use libpfprof::{Counters, Pid, ProcStats, State};
 
 use super::{Origin, Snapshot};
-use crate::profile::{self, ProcRecord};
 use crate::{Result, ToolError};
+use pfprof_profile::{ProcRecord, Profile};
 
-/// A process's sums so far: (minor, major, CPU ns), and when it counts as
-/// registered.
+/// A process's sums so far, and when it counts as registered.
 #[derive(Debug, Clone, Copy)]
 struct Cumulative {
     pid: Pid,
-    sums: (u64, u64, u64),
+    sums: Counters,
     registered_ns: u64,
 }
 
 impl Cumulative {
     fn stats(&self) -> ProcStats {
-        let (min, maj, cpu) = self.sums;
-        ProcStats::fixture(self.pid, min, maj, cpu, self.registered_ns)
+        let c = self.sums;
+        ProcStats::fixture(self.pid, c.minor, c.major, c.cpu_ns, self.registered_ns)
     }
 }
 
@@ -48,22 +49,21 @@ pub struct Replay {
     period_us: u32,
     cumulative: BTreeMap<i32, Cumulative>,
     present: Vec<i32>,
+    commands: BTreeMap<i32, String>,
     last_at_ns: u64,
-}
-
-/// A record's (minor faults, major faults, CPU ns) in its period.
-fn record_counters(r: &ProcRecord) -> (u64, u64, u64) {
-    (r.minor_faults, r.major_faults, r.cpu_ns)
+    exited: Vec<i32>,
 }
 
 impl Replay {
     /// Reads a recording; errors name the file.
     pub fn read(path: &Path, step: Duration) -> Result<Replay> {
-        let p = profile::read(path)?;
+        let p = Profile::read(path)?;
         let name = path.display().to_string();
         let hz = p.hz_or(None, &name)?;
-        Replay::new(&p.records, hz, p.period_us, step)
-            .map_err(|e| ToolError::Msg(format!("{name}: {e}")))
+        let mut r = Replay::new(&p.records, hz, p.header.period_us, step)
+            .map_err(|e| ToolError::Msg(format!("{name}: {e}")))?;
+        r.commands = p.header.commands;
+        Ok(r)
     }
 
     /// Builds a replay of `records` (file order) at `hz`, stepping by `step`.
@@ -114,12 +114,15 @@ impl Replay {
             period_us,
             cumulative: BTreeMap::new(),
             present: Vec::new(),
+            commands: BTreeMap::new(),
             last_at_ns: 0,
+            exited: Vec::new(),
         })
     }
 
     fn consume(&mut self, until_ns: u64) {
         let mut seen = Vec::new();
+        let mut gone = Vec::new();
         let period_ns = u64::from(self.period_us) * 1000;
         while let Some(t) = self.ticks.get(self.next) {
             if t.at_ns > until_ns && !seen.is_empty() {
@@ -132,13 +135,13 @@ impl Replay {
                 let Some(pid) = Pid::new(r.pid) else { continue };
                 let c = self.cumulative.entry(r.pid).or_insert_with(|| Cumulative {
                     pid,
-                    sums: (0, 0, 0),
+                    sums: Counters::ZERO,
                     registered_ns: t.at_ns.saturating_sub(period_ns),
                 });
-                let (min, maj, cpu) = record_counters(r);
-                c.sums.0 = c.sums.0.saturating_add(min);
-                c.sums.1 = c.sums.1.saturating_add(maj);
-                c.sums.2 = c.sums.2.saturating_add(cpu);
+                c.sums = c.sums.saturating_add(r.counters);
+                if r.exited() {
+                    gone.push(r.pid);
+                }
                 if !seen.contains(&r.pid) {
                     seen.push(r.pid);
                 }
@@ -149,6 +152,9 @@ impl Replay {
         if !seen.is_empty() {
             self.present = seen;
         }
+        // An exited process shows its last figures in this step, and then
+        // no more (a step without records keeps the ones before).
+        self.exited = gone;
     }
 
     /// The next step's snapshot (the first call: the first tick), or `None`
@@ -162,12 +168,17 @@ impl Replay {
         } else {
             self.last_at_ns.saturating_add(self.step_ns)
         };
+        let gone = std::mem::take(&mut self.exited);
+        self.present.retain(|p| !gone.contains(p));
         self.consume(until);
         let procs = self
             .present
             .iter()
             .filter_map(|p| self.cumulative.get(p))
-            .map(|c| (c.stats(), "?".to_owned()))
+            .map(|c| {
+                let command = self.commands.get(&c.pid.as_raw());
+                (c.stats(), command.map_or("?", String::as_str).to_owned())
+            })
             .collect();
         Some(Snapshot {
             at_ns: self.last_at_ns,
@@ -195,9 +206,8 @@ mod tests {
         ProcRecord {
             jiffies,
             pid,
-            minor_faults: min,
-            major_faults: 0,
-            cpu_ns,
+            counters: Counters::new(min, 0, cpu_ns),
+            detail: None,
         }
     }
 
@@ -215,7 +225,7 @@ mod tests {
         let mut r = Replay::new(&records, 1000, Some(100_000), Duration::from_millis(500)).unwrap();
         let first = r.next_snapshot().unwrap();
         assert_eq!(first.procs.len(), 1);
-        assert_eq!(first.procs[0].0.minor_faults, 50);
+        assert_eq!(first.procs[0].0.counters.minor, 50);
         let second = r.next_snapshot().unwrap();
         let rows = model(Some(&first), &second, SortKey::Pid);
         assert_eq!(rows.len(), 2, "{rows:?}");

@@ -4,28 +4,16 @@
 
 #![allow(dead_code)] // Each test file uses a part.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use libpfprof::{Pid, Profiler};
 
-/// A binary of the workspace (`pfprof`, `monitor`, `pfprof-top`, `work`), in
-/// the `target/<profile>/` directory above this test's `deps/`. The host
-/// stage of `cargo xtask test` builds them (`cargo test --workspace`).
+/// A binary of the workspace (`pfprof`, `monitor`, `pfprof-top`, `work`):
+/// [`vmtests::bin_path`].
 pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executables live in target/<profile>/deps");
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: build it on the host first (`cargo build -p pfprof-tools -p pfprof-examples`)",
-        path.display()
-    );
-    path
+    vmtests::bin_path(name)
 }
 
 /// Runs a binary of the workspace to completion.

@@ -1,6 +1,9 @@
 //! `pfprof-bench`: the measurements of `cargo xtask bench`, run as root in
 //! the lab VM with the module loaded. It writes one flat JSON object of
-//! numbers to `--out` and a log of what it does to stderr.
+//! numbers (`null` for a figure that could not be measured) to `--out`, and
+//! a log of what it does to stderr. `cargo xtask bench` (xtask/src/bench.rs)
+//! builds it, runs it in the VM and prints the tables of
+//! docs/performance.md from the JSON.
 //!
 //! 1. Sampler cost per registered process per tick for N paused processes
 //!    (the module's own `cost_total_ns` / `process_samples`), and the cost of
@@ -16,7 +19,6 @@
 //!    and records lost by `monitor --per-process --follow` at 1 kHz.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -54,19 +56,17 @@ impl Results {
         self.0.insert(key, v);
     }
 
-    fn json(&self) -> String {
-        let mut s = String::from("{\n");
-        let n = self.0.len();
-        for (i, (k, v)) in self.0.iter().enumerate() {
-            let v = if v.is_finite() {
-                format!("{v}")
-            } else {
-                "null".into()
-            };
-            let _ = writeln!(s, "  \"{k}\": {v}{}", if i + 1 < n { "," } else { "" });
-        }
-        s.push_str("}\n");
-        s
+    /// The results as a JSON object, sorted by key; a figure that is not
+    /// finite (nothing measured) is `null`.
+    fn json(&self) -> serde_json::Result<String> {
+        let finite: BTreeMap<&str, Option<f64>> = self
+            .0
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.is_finite().then_some(*v)))
+            .collect();
+        let mut text = serde_json::to_string_pretty(&finite)?;
+        text.push('\n');
+        Ok(text)
     }
 }
 
@@ -464,7 +464,24 @@ fn run(cli: &Cli) -> Res<()> {
     if let Some(dir) = cli.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&cli.out, r.json())?;
+    std::fs::write(&cli.out, r.json()?)?;
     eprintln!("bench: wrote {}", cli.out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_a_sorted_json_object_with_null_for_nothing_measured() {
+        let mut r = Results::default();
+        r.set("b", 1.5);
+        r.set("a", 0.0);
+        r.set("c", f64::NAN);
+        assert_eq!(
+            r.json().unwrap(),
+            "{\n  \"a\": 0.0,\n  \"b\": 1.5,\n  \"c\": null\n}\n"
+        );
+    }
 }

@@ -1,0 +1,275 @@
+//! The analysis of profiles: plain functions over the model.
+//!
+//! Accumulated faults against time, CPU utilization as the classic case
+//! study defines it, per-process fault rates, and the summary of a run.
+//! Time comes from jiffies and the kernel's HZ, which the file must state
+//! (or the caller gives); it is never assumed.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use libpfprof::classic::Sample;
+use libpfprof::Counters;
+
+use crate::model::ProcRecord;
+use crate::text::{optional, thousands};
+
+/// Seconds from jiffies `from` to `to` at `hz`.
+pub fn seconds(from: u64, to: u64, hz: u32) -> f64 {
+    to.saturating_sub(from) as f64 / f64::from(hz.max(1))
+}
+
+/// The per-second rate of a cumulative counter between two readings
+/// `dt_ns` apart; `None` if the counter went backwards (a reset) or no time
+/// passed.
+pub fn rate_per_s(prev: u64, cur: u64, dt_ns: u64) -> Option<f64> {
+    let d = cur.checked_sub(prev)?;
+    (dt_ns > 0).then(|| d as f64 * 1e9 / dt_ns as f64)
+}
+
+/// Accumulated faults (minor + major) against time since the first sample:
+/// one point per sample, `(seconds, faults up to and including it)`.
+pub fn accumulated_faults(samples: &[Sample], hz: u32) -> Vec<(f64, u64)> {
+    let Some(first) = samples.first() else {
+        return Vec::new();
+    };
+    let mut total = 0u64;
+    samples
+        .iter()
+        .map(|s| {
+            total = total.saturating_add(s.counters.faults());
+            (seconds(first.jiffies, s.jiffies, hz), total)
+        })
+        .collect()
+}
+
+/// Accumulated faults of each process of a per-process recording (pid 0,
+/// the totals, left out), against time since the recording's first record.
+pub fn accumulated_by_pid(records: &[ProcRecord], hz: u32) -> BTreeMap<i32, Vec<(f64, u64)>> {
+    let mut out: BTreeMap<i32, Vec<(f64, u64)>> = BTreeMap::new();
+    let Some(first) = records.first() else {
+        return out;
+    };
+    for r in records.iter().filter(|r| !r.is_total()) {
+        let points = out.entry(r.pid).or_default();
+        let before = points.last().map_or(0, |p| p.1);
+        points.push((
+            seconds(first.jiffies, r.jiffies, hz),
+            before.saturating_add(r.counters.faults()),
+        ));
+    }
+    out
+}
+
+/// CPU utilization as the classic case study defines it: the CPU time of
+/// all samples divided by the time elapsed from the first sample to the
+/// last. Both in nanoseconds: CPU time is reported in ns, elapsed time is
+/// jiffies at `hz`. 1.0 is one CPU fully busy (2.0 on two CPUs). `None`
+/// with fewer than two samples or no elapsed time.
+pub fn utilization(samples: &[Sample], hz: u32) -> Option<f64> {
+    let (first, last) = (samples.first()?, samples.last()?);
+    let elapsed_s = seconds(first.jiffies, last.jiffies, hz);
+    if elapsed_s <= 0.0 {
+        return None;
+    }
+    let cpu_ns = samples
+        .iter()
+        .fold(0u64, |acc, s| acc.saturating_add(s.counters.cpu_ns));
+    Some(cpu_ns as f64 / (elapsed_s * 1e9))
+}
+
+/// Fault rates (minor + major per second) of each process of a
+/// per-process recording (pid 0 left out), against time since the first
+/// record. A record's period is the time since that process's previous
+/// record; the first record of a process uses the recorded sampling period,
+/// and is skipped when the file does not give it.
+pub fn fault_rates(
+    records: &[ProcRecord],
+    hz: u32,
+    period_us: Option<u32>,
+) -> BTreeMap<i32, Vec<(f64, f64)>> {
+    let mut out: BTreeMap<i32, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut last_seen: BTreeMap<i32, u64> = BTreeMap::new();
+    let Some(first) = records.first() else {
+        return out;
+    };
+    for r in records.iter().filter(|r| !r.is_total()) {
+        let dt_s = match last_seen.insert(r.pid, r.jiffies) {
+            Some(prev) => seconds(prev, r.jiffies, hz),
+            None => period_us.map_or(0.0, |us| f64::from(us) / 1e6),
+        };
+        let points = out.entry(r.pid).or_default();
+        if dt_s > 0.0 {
+            points.push((
+                seconds(first.jiffies, r.jiffies, hz),
+                r.counters.faults() as f64 / dt_s,
+            ));
+        }
+    }
+    out
+}
+
+/// Whether every point of `points` has a time and a value at least those of
+/// the one before (what an accumulated curve must be).
+pub fn is_monotonic(points: &[(f64, u64)]) -> bool {
+    points
+        .windows(2)
+        .all(|w| w[1].0 >= w[0].0 && w[1].1 >= w[0].1)
+}
+
+/// The figures of one profiled run (a case study's row): what the
+/// per-period totals add up to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileSummary {
+    /// The run's name.
+    pub name: String,
+    /// Samples in the profile.
+    pub samples: usize,
+    /// The counters over the run (saturating at `u64::MAX`).
+    pub counters: Counters,
+    /// Seconds from the first sample to the last.
+    pub completion_s: f64,
+    /// [`utilization`], if defined.
+    pub utilization: Option<f64>,
+}
+
+impl ProfileSummary {
+    /// Summarizes the per-period totals of a profile.
+    pub fn of(name: &str, samples: &[Sample], hz: u32) -> ProfileSummary {
+        ProfileSummary {
+            name: name.to_owned(),
+            samples: samples.len(),
+            counters: samples
+                .iter()
+                .fold(Counters::ZERO, |acc, s| acc.saturating_add(s.counters)),
+            completion_s: match (samples.first(), samples.last()) {
+                (Some(a), Some(b)) => seconds(a.jiffies, b.jiffies, hz),
+                _ => 0.0,
+            },
+            utilization: utilization(samples, hz),
+        }
+    }
+
+    /// Minor plus major faults.
+    pub fn faults(&self) -> u64 {
+        self.counters.faults()
+    }
+}
+
+/// Writes the summary table of some runs.
+pub fn render_summary(w: &mut impl Write, runs: &[ProfileSummary]) -> io::Result<()> {
+    writeln!(
+        w,
+        "{:<12} {:>8} {:>12} {:>10} {:>12} {:>11} {:>8}",
+        "run", "samples", "minor", "major", "faults", "completion", "util%"
+    )?;
+    for r in runs {
+        writeln!(
+            w,
+            "{:<12} {:>8} {:>12} {:>10} {:>12} {:>10.1}s {:>8}",
+            r.name,
+            r.samples,
+            thousands(r.counters.minor),
+            thousands(r.counters.major),
+            thousands(r.faults()),
+            r.completion_s,
+            optional(r.utilization.map(|u| u * 100.0)),
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(jiffies: u64, minor: u64, major: u64, cpu_ns: u64) -> Sample {
+        Sample::new(jiffies, Counters::new(minor, major, cpu_ns))
+    }
+
+    #[test]
+    fn accumulation_adds_minor_and_major_and_uses_hz() {
+        let samples = [s(1000, 5, 1, 0), s(1050, 0, 0, 0), s(1100, 10, 2, 0)];
+        let acc = accumulated_faults(&samples, 1000);
+        assert_eq!(acc, [(0.0, 6), (0.05, 6), (0.1, 18)]);
+        assert!(is_monotonic(&acc));
+        // The same jiffies at HZ 250 are four times the seconds.
+        assert_eq!(accumulated_faults(&samples, 250)[2], (0.4, 18));
+        assert!(accumulated_faults(&[], 1000).is_empty());
+        assert!(!is_monotonic(&[(0.0, 5), (1.0, 4)]));
+        assert!(!is_monotonic(&[(1.0, 5), (0.5, 6)]));
+    }
+
+    #[test]
+    fn utilization_is_cpu_time_over_elapsed_time() {
+        // 2 s elapsed at HZ 100; 1.5 s of CPU in all: 75 %.
+        let samples = [
+            s(100, 0, 0, 500_000_000),
+            s(200, 0, 0, 500_000_000),
+            s(300, 0, 0, 500_000_000),
+        ];
+        let u = utilization(&samples, 100).unwrap();
+        assert!((u - 0.75).abs() < 1e-12, "{u}");
+        // Two CPUs busy give 2.0.
+        let busy = [s(0, 0, 0, 0), s(1000, 0, 0, 2_000_000_000)];
+        assert!((utilization(&busy, 1000).unwrap() - 2.0).abs() < 1e-12);
+        assert_eq!(utilization(&samples[..1], 100), None);
+        assert_eq!(utilization(&[], 100), None);
+    }
+
+    fn rec(jiffies: u64, pid: i32, minor: u64) -> ProcRecord {
+        ProcRecord {
+            jiffies,
+            pid,
+            counters: Counters::new(minor, 0, 0),
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn per_process_accumulation_and_rates() {
+        let records = [
+            rec(1000, 0, 30),
+            rec(1000, 7, 10),
+            rec(1000, 8, 20),
+            rec(1050, 0, 5),
+            rec(1050, 7, 5),
+            rec(1100, 8, 40),
+        ];
+        let acc = accumulated_by_pid(&records, 1000);
+        assert_eq!(acc.keys().copied().collect::<Vec<_>>(), [7, 8]);
+        assert_eq!(acc[&7], [(0.0, 10), (0.05, 15)]);
+        assert_eq!(acc[&8], [(0.0, 20), (0.1, 60)]);
+
+        let rates = fault_rates(&records, 1000, Some(50_000));
+        assert_eq!(rates[&7], [(0.0, 200.0), (0.05, 100.0)]);
+        // pid 8 was not sampled at 1050: its second period is 100 ms.
+        assert_eq!(rates[&8], [(0.0, 400.0), (0.1, 400.0)]);
+        // Without the period, each process's first record has no rate.
+        let rates = fault_rates(&records, 1000, None);
+        assert_eq!(rates[&7], [(0.05, 100.0)]);
+    }
+
+    #[test]
+    fn rates_are_none_when_a_counter_goes_backwards() {
+        assert_eq!(rate_per_s(100, 150, 500_000_000), Some(100.0));
+        assert_eq!(rate_per_s(150, 100, 500_000_000), None);
+        assert_eq!(rate_per_s(1, 2, 0), None);
+        assert_eq!(rate_per_s(7, 7, 1), Some(0.0));
+    }
+
+    #[test]
+    fn summary_table() {
+        let samples = [s(0, 1000, 2, 100_000_000), s(1000, 500, 0, 400_000_000)];
+        let r = ProfileSummary::of("R pair", &samples, 1000);
+        assert_eq!(r.faults(), 1502);
+        assert_eq!(r.completion_s, 1.0);
+        let mut out = Vec::new();
+        render_summary(&mut out, &[r]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            "R pair              2        1,500          2        1,502        1.0s     50.0"
+        );
+    }
+}

@@ -1,0 +1,750 @@
+//! The file formats: readers and writers of classic lines, CSV and JSON
+//! Lines.
+//!
+//! Every format starts with the optional header comments (`# pfprof hz=250
+//! period_us=50000`, `# pfprof comm 42 "work"`). Then:
+//!
+//! | format  | sample                    | per-process record                                              |
+//! |---------|---------------------------|-----------------------------------------------------------------|
+//! | classic | `jiffies minflt majflt cpu_ns` | `jiffies pid minflt majflt cpu_ns`                         |
+//! | CSV     | `jiffies,minor_faults,major_faults,cpu_ns` (a header line first) | `seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns` (likewise) |
+//! | JSON    | `{"jiffies":..,"minor_faults":..,"major_faults":..,"cpu_ns":..}` | `{"seq":..,"time_ns":..,"jiffies":..,"pid":..,"total":..,"exited":..,"minor_faults":..,..}` |
+//!
+//! The reader takes any mix of them line by line. Lines that are not data
+//! (a CSV header, the classic monitor's `read N profiled data` trailer,
+//! other comments) are skipped; a data line that does not parse is an
+//! [`Error::Line`] with its number.
+
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+
+use libpfprof::classic::Sample;
+use libpfprof::Counters;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Header, Memory, ProcRecord, Profile, RecordDetail};
+use crate::{Error, LineError, Result};
+
+/// Output formats of samples and records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Format {
+    /// `jiffies minflt majflt cpu`, space-separated, as the classic monitor.
+    #[default]
+    Classic,
+    /// Comma-separated with a header line.
+    Csv,
+    /// One JSON object per line (JSON Lines).
+    Json,
+}
+
+impl Format {
+    /// Every format.
+    pub const ALL: [Format; 3] = [Format::Classic, Format::Csv, Format::Json];
+}
+
+/// A sample line of CSV and JSON: the field names are the format's. Fields
+/// it does not know (a newer writer's, a command name) are ignored.
+#[derive(Debug, Serialize, Deserialize)]
+struct SampleLine {
+    jiffies: u64,
+    minor_faults: u64,
+    major_faults: u64,
+    cpu_ns: u64,
+}
+
+impl From<&Sample> for SampleLine {
+    fn from(s: &Sample) -> Self {
+        SampleLine {
+            jiffies: s.jiffies,
+            minor_faults: s.counters.minor,
+            major_faults: s.counters.major,
+            cpu_ns: s.counters.cpu_ns,
+        }
+    }
+}
+
+impl From<SampleLine> for Sample {
+    fn from(s: SampleLine) -> Self {
+        Sample::new(
+            s.jiffies,
+            Counters::new(s.minor_faults, s.major_faults, s.cpu_ns),
+        )
+    }
+}
+
+/// A record line of CSV (`total` and `exited` as 0 and 1) and JSON (as
+/// booleans); unknown fields are ignored, as for samples.
+#[derive(Debug, Serialize, Deserialize)]
+struct RecordLine<F> {
+    seq: u64,
+    time_ns: u64,
+    jiffies: u64,
+    pid: i32,
+    total: F,
+    exited: F,
+    minor_faults: u64,
+    major_faults: u64,
+    cpu_ns: u64,
+}
+
+/// CSV writes the flags as 0 and 1.
+type CsvRecordLine = RecordLine<u8>;
+
+/// A record line with the memory at the sample (pfprof 0.2 on): the
+/// fields of [`RecordLine`], then the memory in bytes.
+#[derive(Debug, Serialize, Deserialize)]
+struct MemoryRecordLine<F> {
+    #[serde(flatten)]
+    base: RecordLine<F>,
+    rss_anon_bytes: u64,
+    rss_file_bytes: u64,
+    rss_shmem_bytes: u64,
+    swap_bytes: u64,
+}
+
+/// The same for CSV, whose writer cannot flatten: the fields in a row.
+#[derive(Debug, Serialize, Deserialize)]
+struct CsvMemoryRecordLine {
+    seq: u64,
+    time_ns: u64,
+    jiffies: u64,
+    pid: i32,
+    total: u8,
+    exited: u8,
+    minor_faults: u64,
+    major_faults: u64,
+    cpu_ns: u64,
+    rss_anon_bytes: u64,
+    rss_file_bytes: u64,
+    rss_shmem_bytes: u64,
+    swap_bytes: u64,
+}
+
+impl CsvMemoryRecordLine {
+    fn of(r: &ProcRecord, m: &Memory) -> Self {
+        let b = CsvRecordLine::of(r, u8::from);
+        CsvMemoryRecordLine {
+            seq: b.seq,
+            time_ns: b.time_ns,
+            jiffies: b.jiffies,
+            pid: b.pid,
+            total: b.total,
+            exited: b.exited,
+            minor_faults: b.minor_faults,
+            major_faults: b.major_faults,
+            cpu_ns: b.cpu_ns,
+            rss_anon_bytes: m.rss_anon_bytes,
+            rss_file_bytes: m.rss_file_bytes,
+            rss_shmem_bytes: m.rss_shmem_bytes,
+            swap_bytes: m.swap_bytes,
+        }
+    }
+
+    /// Its two parts.
+    fn split(self) -> (CsvRecordLine, Memory) {
+        (
+            RecordLine {
+                seq: self.seq,
+                time_ns: self.time_ns,
+                jiffies: self.jiffies,
+                pid: self.pid,
+                total: self.total,
+                exited: self.exited,
+                minor_faults: self.minor_faults,
+                major_faults: self.major_faults,
+                cpu_ns: self.cpu_ns,
+            },
+            Memory {
+                rss_anon_bytes: self.rss_anon_bytes,
+                rss_file_bytes: self.rss_file_bytes,
+                rss_shmem_bytes: self.rss_shmem_bytes,
+                swap_bytes: self.swap_bytes,
+            },
+        )
+    }
+}
+
+impl<F> MemoryRecordLine<F> {
+    fn of(r: &ProcRecord, m: &Memory, flag: impl Fn(bool) -> F) -> Self {
+        MemoryRecordLine {
+            base: RecordLine::of(r, flag),
+            rss_anon_bytes: m.rss_anon_bytes,
+            rss_file_bytes: m.rss_file_bytes,
+            rss_shmem_bytes: m.rss_shmem_bytes,
+            swap_bytes: m.swap_bytes,
+        }
+    }
+
+    fn memory(&self) -> Memory {
+        Memory {
+            rss_anon_bytes: self.rss_anon_bytes,
+            rss_file_bytes: self.rss_file_bytes,
+            rss_shmem_bytes: self.rss_shmem_bytes,
+            swap_bytes: self.swap_bytes,
+        }
+    }
+}
+
+impl<F> RecordLine<F> {
+    fn of(r: &ProcRecord, flag: impl Fn(bool) -> F) -> Self {
+        let d = r.detail.unwrap_or_default();
+        RecordLine {
+            seq: d.seq,
+            time_ns: d.time_ns,
+            jiffies: r.jiffies,
+            pid: r.pid,
+            total: flag(r.is_total()),
+            exited: flag(d.exited),
+            minor_faults: r.counters.minor,
+            major_faults: r.counters.major,
+            cpu_ns: r.counters.cpu_ns,
+        }
+    }
+
+    /// The record; `total` is the pid (0), so the flag is not kept.
+    fn record(self, exited: bool, memory: Option<Memory>) -> ProcRecord {
+        ProcRecord {
+            jiffies: self.jiffies,
+            pid: self.pid,
+            counters: Counters::new(self.minor_faults, self.major_faults, self.cpu_ns),
+            detail: Some(RecordDetail {
+                seq: self.seq,
+                time_ns: self.time_ns,
+                exited,
+                memory,
+            }),
+        }
+    }
+}
+
+const SAMPLE_CSV_HEADER: &str = "jiffies,minor_faults,major_faults,cpu_ns";
+const RECORD_CSV_HEADER: &str =
+    "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns";
+const MEMORY_CSV_HEADER: &str = "rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes";
+
+fn csv_row(w: &mut impl Write, row: &impl Serialize) -> io::Result<()> {
+    let mut csv = csv::WriterBuilder::new()
+        .has_headers(false)
+        .buffer_capacity(128)
+        .from_writer(w);
+    csv.serialize(row).map_err(io::Error::other)?;
+    csv.flush()
+}
+
+fn json_line(w: &mut impl Write, row: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *w, row).map_err(io::Error::other)?;
+    writeln!(w)
+}
+
+/// Writes the header comments (`monitor --header`): the `# pfprof` line
+/// with the fields that are set, then one `comm` line per command name.
+/// An empty header writes nothing.
+pub fn write_header(w: &mut impl Write, h: &Header) -> io::Result<()> {
+    if h.hz.is_some() || h.period_us.is_some() || h.backend.is_some() || h.start_ns.is_some() {
+        write!(w, "# pfprof")?;
+        if let Some(hz) = h.hz {
+            write!(w, " hz={hz}")?;
+        }
+        if let Some(p) = h.period_us {
+            write!(w, " period_us={p}")?;
+        }
+        if let Some(b) = h.backend {
+            write!(w, " backend={b}")?;
+        }
+        if let Some(t) = h.start_ns {
+            write!(w, " start_ns={t}")?;
+        }
+        writeln!(w)?;
+    }
+    for (pid, name) in &h.commands {
+        write!(w, "# pfprof comm {pid} ")?;
+        json_line(w, name)?;
+    }
+    Ok(())
+}
+
+/// Writes the header line of samples in `format`, if it has one.
+pub fn write_sample_header(w: &mut impl Write, format: Format) -> io::Result<()> {
+    match format {
+        Format::Csv => writeln!(w, "{SAMPLE_CSV_HEADER}"),
+        _ => Ok(()),
+    }
+}
+
+/// Writes one classic sample.
+pub fn write_sample(w: &mut impl Write, format: Format, s: &Sample) -> io::Result<()> {
+    match format {
+        Format::Classic => writeln!(
+            w,
+            "{} {} {} {}",
+            s.jiffies, s.counters.minor, s.counters.major, s.counters.cpu_ns
+        ),
+        Format::Csv => csv_row(w, &SampleLine::from(s)),
+        Format::Json => json_line(w, &SampleLine::from(s)),
+    }
+}
+
+/// Writes the header line of per-process records in `format`, if it has one;
+/// `memory`: the records carry the memory columns.
+pub fn write_record_header(w: &mut impl Write, format: Format, memory: bool) -> io::Result<()> {
+    match format {
+        Format::Csv if memory => writeln!(w, "{RECORD_CSV_HEADER},{MEMORY_CSV_HEADER}"),
+        Format::Csv => writeln!(w, "{RECORD_CSV_HEADER}"),
+        _ => Ok(()),
+    }
+}
+
+/// Writes one per-process record. The classic format gives `jiffies pid
+/// minflt majflt cpu` (pid 0: the totals) and drops the detail; CSV and
+/// JSON write a missing detail as zeros.
+pub fn write_record(w: &mut impl Write, format: Format, r: &ProcRecord) -> io::Result<()> {
+    match format {
+        Format::Classic => writeln!(
+            w,
+            "{} {} {} {} {}",
+            r.jiffies, r.pid, r.counters.minor, r.counters.major, r.counters.cpu_ns
+        ),
+        Format::Csv => match r.memory() {
+            Some(m) => csv_row(w, &CsvMemoryRecordLine::of(r, &m)),
+            None => csv_row(w, &CsvRecordLine::of(r, u8::from)),
+        },
+        Format::Json => match r.memory() {
+            Some(m) => json_line(w, &MemoryRecordLine::of(r, &m, |b| b)),
+            None => json_line(w, &RecordLine::of(r, |b| b)),
+        },
+    }
+}
+
+impl Profile {
+    /// Writes the whole profile in `format`: the header, then the samples
+    /// (with their CSV header line; also when there is no data at all),
+    /// then the records (likewise).
+    pub fn write(&self, w: &mut impl Write, format: Format) -> io::Result<()> {
+        write_header(w, &self.header)?;
+        if !self.samples.is_empty() || self.records.is_empty() {
+            write_sample_header(w, format)?;
+            for s in &self.samples {
+                write_sample(w, format, s)?;
+            }
+        }
+        if !self.records.is_empty() {
+            let memory = self.records.iter().any(|r| r.memory().is_some());
+            write_record_header(w, format, memory)?;
+            for r in &self.records {
+                write_record(w, format, r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses a profile in any format (see the module documentation).
+    pub fn parse(input: impl BufRead) -> Result<Profile> {
+        let mut p = Profile::default();
+        for (i, line) in input.lines().enumerate() {
+            let line = line?;
+            let no = i + 1;
+            let t = line.trim();
+            if t.is_empty() {
+                continue;
+            }
+            let parsed = if let Some(comment) = t.strip_prefix('#') {
+                header_line(comment, &mut p.header)
+            } else if t.starts_with('{') {
+                json_data(t, &mut p)
+            } else if t.contains(',') {
+                csv_data(t, &mut p)
+            } else {
+                let words: Vec<&str> = t.split_whitespace().collect();
+                words_data(&words, t, &mut p)
+            };
+            parsed.map_err(|e| Error::line(no, e))?;
+        }
+        Ok(p)
+    }
+
+    /// Reads and parses a profile file; errors name the file.
+    pub fn read(path: &Path) -> Result<Profile> {
+        let named = |e: Error| Error::File {
+            path: path.to_owned(),
+            source: Box::new(e),
+        };
+        let f = std::fs::File::open(path).map_err(|e| named(e.into()))?;
+        Profile::parse(io::BufReader::new(f)).map_err(named)
+    }
+}
+
+type LineResult = std::result::Result<(), LineError>;
+
+/// A `# pfprof ...` comment: the header's fields or a command name. Other
+/// comments are skipped; unknown keys too (a newer writer's).
+fn header_line(comment: &str, h: &mut Header) -> LineResult {
+    let Some(rest) = comment.trim_start().strip_prefix("pfprof ") else {
+        return Ok(());
+    };
+    let bad = |word: &str| LineError::Header(word.to_owned());
+    if let Some(comm) = rest.trim_start().strip_prefix("comm ") {
+        let comm = comm.trim_start();
+        let (pid, name) = comm.split_once(' ').ok_or_else(|| bad(comm))?;
+        let pid = pid.parse().map_err(|_| bad(pid))?;
+        h.commands.insert(pid, serde_json::from_str(name.trim())?);
+        return Ok(());
+    }
+    for word in rest.split_whitespace() {
+        let Some((key, value)) = word.split_once('=') else {
+            continue;
+        };
+        match key {
+            "hz" => h.hz = Some(value.parse().map_err(|_| bad(word))?),
+            "period_us" => h.period_us = Some(value.parse().map_err(|_| bad(word))?),
+            "backend" => h.backend = Some(value.parse().map_err(|_| bad(word))?),
+            "start_ns" => h.start_ns = Some(value.parse().map_err(|_| bad(word))?),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A JSON line: a record if it has a pid, else a sample.
+fn json_data(t: &str, p: &mut Profile) -> LineResult {
+    let value: serde_json::Map<String, serde_json::Value> = serde_json::from_str(t)?;
+    let value = serde_json::Value::Object(value);
+    if value.get("pid").is_some() {
+        let record = if value.get("rss_anon_bytes").is_some() {
+            let r: MemoryRecordLine<bool> = serde_json::from_value(value)?;
+            let memory = r.memory();
+            let exited = r.base.exited;
+            r.base.record(exited, Some(memory))
+        } else {
+            let r: RecordLine<bool> = serde_json::from_value(value)?;
+            let exited = r.exited;
+            r.record(exited, None)
+        };
+        p.records.push(record);
+    } else {
+        let s: SampleLine = serde_json::from_value(value)?;
+        p.samples.push(s.into());
+    }
+    Ok(())
+}
+
+/// Whether a line is data: its first field is a number (not a CSV header,
+/// a trailer or a message).
+fn is_data(first: Option<&str>) -> bool {
+    first.is_some_and(|w| w.parse::<i128>().is_ok())
+}
+
+/// A CSV line: 4 fields are a sample, 9 a record, 13 a record with its
+/// memory (5, a classic record).
+fn csv_data(t: &str, p: &mut Profile) -> LineResult {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .trim(csv::Trim::All)
+        .from_reader(t.as_bytes());
+    let mut row = csv::StringRecord::new();
+    reader.read_record(&mut row)?;
+    if !is_data(row.get(0)) {
+        return Ok(());
+    }
+    match row.len() {
+        4 => p.samples.push(row.deserialize::<SampleLine>(None)?.into()),
+        9 => {
+            let r: CsvRecordLine = row.deserialize(None)?;
+            p.records.push(csv_record(r, None)?);
+        }
+        13 => {
+            let (r, memory) = row.deserialize::<CsvMemoryRecordLine>(None)?.split();
+            p.records.push(csv_record(r, Some(memory))?);
+        }
+        _ => {
+            let words: Vec<&str> = row.iter().collect();
+            words_data(&words, t, p)?;
+        }
+    }
+    Ok(())
+}
+
+/// A CSV record line's record, its 0/1 flags checked.
+fn csv_record(
+    r: CsvRecordLine,
+    memory: Option<Memory>,
+) -> std::result::Result<ProcRecord, LineError> {
+    let exited = match r.exited {
+        0 => false,
+        1 => true,
+        n => return Err(LineError::Flag(n.to_string())),
+    };
+    if r.total > 1 {
+        return Err(LineError::Flag(r.total.to_string()));
+    }
+    Ok(r.record(exited, memory))
+}
+
+/// A classic line: 4 numbers are a sample, 5 a record.
+fn words_data(words: &[&str], t: &str, p: &mut Profile) -> LineResult {
+    if !is_data(words.first().copied()) {
+        return Ok(());
+    }
+    let nums = words
+        .iter()
+        .map(|w| w.parse::<i128>())
+        .collect::<std::result::Result<Vec<i128>, _>>()
+        .map_err(|_| LineError::NotANumber(t.to_owned()))?;
+    let u = |k: usize| match u64::try_from(nums[k]) {
+        Ok(v) => Ok(v),
+        Err(_) if nums[k] < 0 => Err(LineError::Negative),
+        Err(_) => Err(LineError::NotANumber(t.to_owned())),
+    };
+    match nums.len() {
+        4 => p
+            .samples
+            .push(Sample::new(u(0)?, Counters::new(u(1)?, u(2)?, u(3)?))),
+        5 => p.records.push(ProcRecord {
+            jiffies: u(0)?,
+            pid: i32::try_from(nums[1]).map_err(|_| LineError::PidRange)?,
+            counters: Counters::new(u(2)?, u(3)?, u(4)?),
+            detail: None,
+        }),
+        n => return Err(LineError::FieldCount(n)),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Backend;
+
+    fn s(jiffies: u64, minor: u64, major: u64, cpu_ns: u64) -> Sample {
+        Sample::new(jiffies, Counters::new(minor, major, cpu_ns))
+    }
+
+    fn text(f: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
+        let mut v = Vec::new();
+        f(&mut v).unwrap();
+        String::from_utf8(v).unwrap()
+    }
+
+    fn parse_str(text: &str) -> Result<Profile> {
+        Profile::parse(text.as_bytes())
+    }
+
+    #[test]
+    fn sample_formats() {
+        let x = s(4_294_937_296, 12, 0, 5_000_000);
+        assert_eq!(
+            text(|w| write_sample(w, Format::Classic, &x)),
+            "4294937296 12 0 5000000\n"
+        );
+        assert_eq!(
+            text(|w| {
+                write_sample_header(w, Format::Csv)?;
+                write_sample(w, Format::Csv, &x)
+            }),
+            "jiffies,minor_faults,major_faults,cpu_ns\n4294937296,12,0,5000000\n"
+        );
+        assert_eq!(
+            text(|w| write_sample(w, Format::Json, &x)),
+            "{\"jiffies\":4294937296,\"minor_faults\":12,\"major_faults\":0,\"cpu_ns\":5000000}\n"
+        );
+        assert_eq!(text(|w| write_sample_header(w, Format::Classic)), "");
+        let h = Header {
+            hz: Some(250),
+            period_us: Some(50_000),
+            ..Header::default()
+        };
+        assert_eq!(
+            text(|w| write_header(w, &h)),
+            "# pfprof hz=250 period_us=50000\n"
+        );
+        assert_eq!(text(|w| write_header(w, &Header::default())), "");
+    }
+
+    #[test]
+    fn record_formats() {
+        use libpfprof::ext::{fixture, Stream};
+        let buf = fixture::region(&[fixture::record(0, 0, 10, 5), fixture::record(1, 42, 7, 3)]);
+        let b = Stream::from_oldest(&buf[..])
+            .unwrap()
+            .poll(&buf[..])
+            .unwrap();
+        let recs: Vec<ProcRecord> = b.records.iter().map(ProcRecord::from).collect();
+        let out = text(|w| {
+            for r in &recs {
+                write_record(w, Format::Classic, r)?;
+            }
+            Ok(())
+        });
+        assert_eq!(out, "4294937296 0 10 0 5\n4294937346 42 7 0 3\n");
+        assert_eq!(
+            text(|w| write_record(w, Format::Json, &recs[1])),
+            "{\"seq\":1,\"time_ns\":1000000,\"jiffies\":4294937346,\"pid\":42,\"total\":false,\
+             \"exited\":false,\"minor_faults\":7,\"major_faults\":0,\"cpu_ns\":3,\
+             \"rss_anon_bytes\":28672,\"rss_file_bytes\":12288,\"rss_shmem_bytes\":4096,\
+             \"swap_bytes\":4096}\n"
+        );
+        assert_eq!(
+            text(|w| write_record(w, Format::Csv, &recs[0])),
+            "0,0,4294937296,0,1,0,10,0,5,40960,12288,4096,8192\n"
+        );
+        assert_eq!(
+            text(|w| write_record_header(w, Format::Csv, true)),
+            "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns,\
+             rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes\n"
+        );
+        // Records of files from before ABI 2 have no memory columns.
+        let old = ProcRecord {
+            detail: recs[0].detail.map(|d| RecordDetail { memory: None, ..d }),
+            ..recs[0]
+        };
+        assert_eq!(
+            text(|w| write_record(w, Format::Csv, &old)),
+            "0,0,4294937296,0,1,0,10,0,5\n"
+        );
+        assert_eq!(
+            text(|w| write_record_header(w, Format::Csv, false)),
+            "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns\n"
+        );
+    }
+
+    #[test]
+    fn classic_file_with_header_and_trailer() {
+        let p = parse_str(
+            "# pfprof hz=250 period_us=50000\n\
+             4294937296 10 0 5000000\n\
+             \n\
+             4294937309 20 1 6000000\n\
+             read 2 profiled data\n",
+        )
+        .unwrap();
+        assert_eq!((p.header.hz, p.header.period_us), (Some(250), Some(50_000)));
+        assert_eq!(
+            p.samples,
+            [s(4294937296, 10, 0, 5000000), s(4294937309, 20, 1, 6000000)]
+        );
+        assert!(p.records.is_empty());
+        assert_eq!(p.totals(), p.samples);
+    }
+
+    #[test]
+    fn csv_and_json_samples() {
+        let csv = parse_str("jiffies,minor_faults,major_faults,cpu_ns\n100,1,2,3\n").unwrap();
+        assert_eq!(csv.samples, [s(100, 1, 2, 3)]);
+        let json =
+            parse_str("{\"jiffies\":100,\"minor_faults\":1,\"major_faults\":2,\"cpu_ns\":3}\n")
+                .unwrap();
+        assert_eq!(json.samples, [s(100, 1, 2, 3)]);
+        assert_eq!(json.header.hz, None);
+    }
+
+    #[test]
+    fn per_process_records_in_every_format() {
+        let rec = |pid, detail| ProcRecord {
+            jiffies: 100,
+            pid,
+            counters: Counters::new(7, 0, 9),
+            detail,
+        };
+        let d = |seq| {
+            Some(RecordDetail {
+                seq,
+                time_ns: 5,
+                exited: false,
+                memory: None,
+            })
+        };
+        let classic = parse_str("100 0 7 0 9\n100 42 7 0 9\n").unwrap();
+        assert_eq!(classic.records, [rec(0, None), rec(42, None)]);
+        let want = [rec(0, d(0)), rec(42, d(1))];
+        let csv = parse_str(
+            "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns\n\
+             0,5,100,0,1,0,7,0,9\n1,5,100,42,0,0,7,0,9\n",
+        )
+        .unwrap();
+        assert_eq!(csv.records, want);
+        let json = parse_str(
+            "{\"seq\":0,\"time_ns\":5,\"jiffies\":100,\"pid\":0,\"total\":true,\"exited\":false,\
+             \"minor_faults\":7,\"major_faults\":0,\"cpu_ns\":9}\n\
+             {\"seq\":1,\"time_ns\":5,\"jiffies\":100,\"pid\":42,\"total\":false,\"exited\":false,\
+             \"minor_faults\":7,\"major_faults\":0,\"cpu_ns\":9}\n",
+        )
+        .unwrap();
+        assert_eq!(json.records, want);
+        // The totals of a per-process recording are its pid-0 records.
+        assert_eq!(classic.totals(), [s(100, 7, 0, 9)]);
+    }
+
+    #[test]
+    fn the_header_carries_backend_start_and_command_names() {
+        let h = Header {
+            hz: Some(1000),
+            period_us: Some(50_000),
+            backend: Some(Backend::Procfs),
+            start_ns: Some(123),
+            commands: [(42, "a \"b\"\tc".to_owned()), (7, "work".to_owned())].into(),
+        };
+        let t = text(|w| write_header(w, &h));
+        assert_eq!(
+            t,
+            "# pfprof hz=1000 period_us=50000 backend=procfs start_ns=123\n\
+             # pfprof comm 7 \"work\"\n\
+             # pfprof comm 42 \"a \\\"b\\\"\\tc\"\n"
+        );
+        assert_eq!(parse_str(&t).unwrap().header, h);
+        // Other comments and unknown keys are not the header's business.
+        let p = parse_str("# a comment hz=x\n# pfprof hz=100 future=1\n").unwrap();
+        assert_eq!(p.header.hz, Some(100));
+    }
+
+    #[test]
+    fn malformed_lines_are_errors_with_line_numbers() {
+        let e = parse_str("1 2 3 4\n1 2 3\n").unwrap_err();
+        assert_eq!(e.line_number(), Some(2));
+        assert!(e.to_string().starts_with("line 2: 3 fields"), "{e}");
+        let e = parse_str("1 2 x 4\n").unwrap_err().to_string();
+        assert!(e.starts_with("line 1: not a number"), "{e}");
+        let e = parse_str("1 -2 3 4\n").unwrap_err().to_string();
+        assert!(e.contains("negative"), "{e}");
+        let e = parse_str("{\"jiffies\":1}\n").unwrap_err().to_string();
+        assert!(e.contains("minor_faults"), "{e}");
+        let e = parse_str("# pfprof hz=fast\n").unwrap_err().to_string();
+        assert!(e.starts_with("line 1: header: `hz=fast`"), "{e}");
+        let e = parse_str("\n0,5,100,0,2,0,7,0,9\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("line 2: `2` is not a flag"), "{e}");
+        let e = parse_str("1,2,x,4\n").unwrap_err().to_string();
+        assert!(e.starts_with("line 1: CSV:"), "{e}");
+        // A field that is not a number, such as a command name, is fine
+        // where the format has no such field, and named where it has one.
+        let p = parse_str(
+            "{\"jiffies\":1,\"comm\":\"a, b\",\"minor_faults\":2,\"major_faults\":3,\"cpu_ns\":4}\n",
+        )
+        .unwrap();
+        assert_eq!(p.samples, [s(1, 2, 3, 4)]);
+        let e = parse_str(
+            "\n{\"jiffies\":1,\"minor_faults\":\"work\",\"major_faults\":3,\"cpu_ns\":4}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("line 2: JSON: invalid type: string \"work\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn hz_must_come_from_the_file_or_the_caller() {
+        let p = parse_str("1 2 3 4\n").unwrap();
+        assert!(p.hz_or(None, "f").unwrap_err().to_string().contains("--hz"));
+        assert_eq!(p.hz_or(Some(300), "f").unwrap(), 300);
+        let q = parse_str("# pfprof hz=1000\n1 2 3 4\n").unwrap();
+        assert_eq!(q.hz_or(None, "f").unwrap(), 1000);
+        assert_eq!(q.hz_or(Some(100), "f").unwrap(), 100);
+    }
+
+    #[test]
+    fn files_are_named_in_errors() {
+        let e = Profile::read(Path::new("/nonexistent/p.dat")).unwrap_err();
+        assert!(e.to_string().starts_with("/nonexistent/p.dat: "), "{e}");
+    }
+}
