@@ -8,8 +8,10 @@
 //! process (all threads, the exited ones too). The per-period deltas go into
 //! a vmalloc'd buffer that user space maps through the character device
 //! 423:0: the classic ring (totals over all processes, the layout the classic
-//! MP3 monitor reads) and an extended ring of per-process records. The ABI is
-//! in `abi.rs` and `include/pfprof.h`.
+//! MP3 monitor reads) and an extended ring of per-process records, which also
+//! carry each process's memory at the sample (resident anonymous, file and
+//! shmem memory, swap, peak RSS). The ABI is in `abi.rs` and
+//! `include/pfprof.h`.
 //!
 //! Control planes: ioctls on the device, `/proc/mp3/status` (`R <pid>`,
 //! `U <pid>`, as the classic module had), and sysfs

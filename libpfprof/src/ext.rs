@@ -341,12 +341,14 @@ fn read_record<M: Memory + ?Sized>(region: &M, n: u64, capacity: u64) -> Option<
     (region.load_u64(base + off::R_SEQ, Ordering::Relaxed)? == n).then_some(record)
 }
 
-/// Faults and CPU time summed over some records.
+/// Faults and CPU time summed over some records, and their peak RSS.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Totals {
     /// The records' counters, summed.
     pub counters: Counters,
+    /// The largest peak RSS of the records ([`Footprint::rss_peak_bytes`]).
+    pub rss_peak_bytes: u64,
     /// How many records were summed.
     pub records: u64,
 }
@@ -354,6 +356,7 @@ pub struct Totals {
 impl Totals {
     fn add(&mut self, r: &Record) {
         self.counters = self.counters.saturating_add(r.counters);
+        self.rss_peak_bytes = self.rss_peak_bytes.max(r.memory.rss_peak_bytes);
         self.records += 1;
     }
 }
@@ -452,6 +455,13 @@ impl ProcessTally {
     /// read.
     pub fn exited(&self) -> Option<Totals> {
         self.exited
+    }
+
+    /// The records of the process read so far, summed: up to its `EXITED`
+    /// record if it was read, else all of them (`None` before the first).
+    pub fn so_far(&self) -> Option<Totals> {
+        self.exited
+            .or((self.current.records > 0).then_some(self.current))
     }
 
     /// Records lost since the tally started (any of them may have been the
@@ -714,6 +724,10 @@ mod tests {
             (e.counters.minor, e.counters.cpu_ns, e.records),
             (13, 107, 2)
         );
+        // The fixture's peak is twice the minor faults in pages: the
+        // largest of the process's records, not the one of pid 9.
+        assert_eq!(e.rss_peak_bytes, 2 * 10 * abi::PAGE_SIZE);
+        assert_eq!(t.so_far(), Some(e));
         assert_eq!((t.lost(), t.reset_seen()), (0, false));
     }
 

@@ -84,6 +84,12 @@ pub struct RunSummary {
     /// The rusage `wait4` returned when reaping the process: the process
     /// and the descendants it reaped.
     pub rusage: Option<Counters>,
+    /// pfprof's peak RSS of the process, in bytes: the largest of its
+    /// records' (VmHWM, or the kernel's ru_maxrss figure once it exited).
+    pub peak_rss_bytes: Option<u64>,
+    /// wait4's `ru_maxrss`, in bytes: the largest of the process's and of
+    /// the descendants it reaped.
+    pub rusage_maxrss_bytes: Option<u64>,
     /// Whether a reset during the run restarted pfprof's figures.
     pub reset_during_run: bool,
     /// How it ended, e.g. `exit status 0`.
@@ -155,6 +161,23 @@ pub fn render_run(w: &mut impl Write, r: &RunSummary) -> std::io::Result<()> {
         }
         (None, None) => {}
     }
+    let kib = |bytes: u64| format!("{} KiB", format::thousands(bytes / 1024));
+    match (r.peak_rss_bytes, r.rusage_maxrss_bytes) {
+        (Some(p), ru) => line(
+            w,
+            kib(p),
+            "peak-rss",
+            ru.map(|u| format!("# {} {WITH_DESCENDANTS}", kib(u)))
+                .unwrap_or_default(),
+        )?,
+        (None, Some(u)) => line(
+            w,
+            kib(u),
+            "peak-rss",
+            format!("# rusage, {WITH_DESCENDANTS}"),
+        )?,
+        (None, None) => {}
+    }
     writeln!(w)?;
     writeln!(
         w,
@@ -202,8 +225,9 @@ fn describe(status: ExitStatus) -> String {
 
 /// Reaps `pid` with `wait4`: its status and its rusage, which covers the
 /// process and the descendants it reaped (not the other children of this
-/// tool, as `getrusage(RUSAGE_CHILDREN)` would).
-fn reap(pid: nix::unistd::Pid) -> Result<(ExitStatus, Counters)> {
+/// tool, as `getrusage(RUSAGE_CHILDREN)` would): the counters, and
+/// `ru_maxrss` in bytes.
+fn reap(pid: nix::unistd::Pid) -> Result<(ExitStatus, Counters, u64)> {
     use nix::libc;
     let mut status: libc::c_int = 0;
     // SAFETY: an all-zero `rusage` (integers and timevals) is a valid value.
@@ -231,6 +255,7 @@ fn reap(pid: nix::unistd::Pid) -> Result<(ExitStatus, Counters)> {
             ru.ru_majflt.max(0) as u64,
             ns(ru.ru_utime).saturating_add(ns(ru.ru_stime)),
         ),
+        (ru.ru_maxrss.max(0) as u64).saturating_mul(1024),
     ))
 }
 
@@ -317,6 +342,28 @@ fn final_figures(p: &Profiler, pid: Pid, ring: &mut std::result::Result<Ring, St
     }
 }
 
+/// pfprof's peak RSS of the exited, unreaped child `pid`: the largest of its
+/// records'. The final figure is in its `EXITED` record, which the sampler
+/// writes at its next tick when [`final_figures`] found the process still
+/// registered: it is waited for, for up to three periods (at most 1 s);
+/// without it, the largest so far. `None` when the ring was unusable or
+/// lost records, or holds none of the process's.
+fn final_peak(p: &Profiler, pid: Pid, ring: &mut std::result::Result<Ring, String>) -> Option<u64> {
+    let period = p
+        .query()
+        .map(|s| Duration::from_micros(s.period_us.into()))
+        .unwrap_or(Duration::from_millis(50));
+    let deadline = Instant::now() + (3 * period).min(Duration::from_secs(1));
+    loop {
+        poll_ring(ring, pid);
+        let r = ring.as_ref().ok().filter(|r| r.tally.lost() == 0)?;
+        if r.tally.exited().is_some() || Instant::now() >= deadline {
+            return r.tally.so_far().map(|t| t.rss_peak_bytes);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// `pfprof run`: spawn registered, wait, summarize on `err`, pass the status on.
 ///
 /// The extended ring is mapped and followed from before the spawn, so the
@@ -364,9 +411,10 @@ pub fn run_command(p: &Profiler, argv: &[OsString], err: &mut impl Write) -> Res
     let elapsed_ns = start.elapsed().as_nanos() as u64;
     let _ = waiter.join();
     let profiled = final_figures(p, pid, &mut ring);
-    // Still registered if the query answered; gone already otherwise.
+    let peak_rss_bytes = final_peak(p, pid, &mut ring);
+    // Still registered if its EXITED record did not come; gone otherwise.
     let _ = p.unregister(pid);
-    let (status, rusage) = reap(raw)?;
+    let (status, rusage, maxrss) = reap(raw)?;
     drop(child); // Reaped above: std's handle has nothing left to do.
     let summary = RunSummary {
         command: argv
@@ -378,6 +426,8 @@ pub fn run_command(p: &Profiler, argv: &[OsString], err: &mut impl Write) -> Res
         reset_during_run: matches!(&ring, Ok(r) if r.tally.reset_seen()),
         profiled,
         rusage: Some(rusage),
+        peak_rss_bytes,
+        rusage_maxrss_bytes: Some(maxrss),
         ended: describe(status),
     };
     render_run(err, &summary)?;
@@ -436,8 +486,13 @@ mod tests {
         let r = RunSummary {
             command: "work 64 R 1000".to_owned(),
             elapsed_ns: 2_000_000_000,
-            profiled,
+            profiled: profiled.clone(),
             rusage: Some(Counters::new(25_219, 2, 1_600_000_000)),
+            peak_rss_bytes: match profiled {
+                Profiled::Missing(_) => None,
+                _ => Some(66_912 * 1024),
+            },
+            rusage_maxrss_bytes: Some(67_540 * 1024),
             reset_during_run: false,
             ended: "exit status 0".to_owned(),
         };
@@ -459,6 +514,9 @@ mod tests {
         assert!(t.contains(
             "      1500.00 msec      cpu-time        # 0.750 CPUs utilized; \
              1600.00 msec with reaped descendants\n"
+        ));
+        assert!(t.contains(
+            "        66,912 KiB      peak-rss        # 67,540 KiB with reaped descendants\n"
         ));
         assert!(t.contains("          2.000000 seconds time elapsed (exit status 0)\n"));
         assert!(t.contains(
@@ -485,6 +543,9 @@ mod tests {
         assert!(t.contains("    (no pfprof figures for the process: the ring lapped)\n"));
         assert!(t.contains(
             "            25,219      minor-faults    # rusage, with reaped descendants\n"
+        ));
+        assert!(t.contains(
+            "        67,540 KiB      peak-rss        # rusage, with reaped descendants\n"
         ));
         assert!(!t.contains("pfprof counted"));
         assert!(!t.contains("16,523"));

@@ -461,3 +461,56 @@ fn the_records_of_an_exited_process_add_up_to_its_final_counters() {
     assert_eq!(unsafe { libc::waitpid(raw, &mut status, 0) }, raw);
     clean_slate();
 }
+
+/// The `peak-rss` line of a summary: pfprof's figure and wait4's, in KiB.
+fn peak_rss_line(err: &str) -> (u64, u64) {
+    let line = err
+        .lines()
+        .find(|l| l.split_whitespace().nth(2) == Some("peak-rss"))
+        .unwrap_or_else(|| panic!("no peak-rss line\n{err}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    // `VALUE KiB peak-rss # RUSAGE KiB with reaped descendants`
+    assert_eq!((words[1], words[5]), ("KiB", "KiB"), "{line}");
+    (number(words[0], err), number(words[4], err))
+}
+
+#[test]
+fn run_reports_the_peak_rss_as_wait4_does() {
+    require_lab();
+    clean_slate();
+    let work = bin("work");
+    let work = work.to_str().expect("utf-8 path");
+    // ru_maxrss comes from the approximate value of the kernel's per-cpu
+    // RSS counters, pfprof's peak from their exact sums: pfprof's may be
+    // larger by up to a batch (max(32, 2 x CPUs) pages) per CPU for each
+    // of the three resident counters, never smaller.
+    // SAFETY: sysconf has no preconditions.
+    let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) } as u64;
+    let slack_kib = 3 * cpus * 32.max(2 * cpus) * 4;
+    for mb in ["8", "24"] {
+        let o = run(
+            "pfprof",
+            &[
+                "run",
+                "--",
+                work,
+                mb,
+                "R",
+                "30000",
+                "--iterations",
+                "1",
+                "--no-register",
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let err = text(&o.stderr);
+        let (pfprof, rusage) = peak_rss_line(&err);
+        eprintln!("work {mb}: peak RSS {pfprof} KiB, wait4 ru_maxrss {rusage} KiB");
+        assert!(
+            (rusage..=rusage + slack_kib).contains(&pfprof),
+            "peak {pfprof} KiB against ru_maxrss {rusage} KiB (slack {slack_kib})\n{err}"
+        );
+        let mib: u64 = mb.parse().expect("MiB");
+        assert!(pfprof >= mib * 1024 / 2, "{err}");
+    }
+}

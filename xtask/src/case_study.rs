@@ -163,7 +163,7 @@ fn script(study: Study, runs: &[Run], bin: &Path, data: &Path) -> String {
     let _ = writeln!(s, "set -u\nB={}\nD={}\nmkdir -p \"$D\"", q(bin), q(data));
     let _ = writeln!(
         s,
-        "{{ uname -r; echo \"cpus $(nproc)\"; free -m; \"$B/pfprof\" status; }} > \"$D/machine.txt\" 2>&1"
+        "{{ uname -r; echo \"cpus $(nproc)\"; free -m; grep -E '^(MemTotal|SwapTotal):' /proc/meminfo; \"$B/pfprof\" status; }} > \"$D/machine.txt\" 2>&1"
     );
     let total = runs.len();
     for (i, r) in runs.iter().enumerate() {
@@ -194,7 +194,7 @@ fn script(study: Study, runs: &[Run], bin: &Path, data: &Path) -> String {
              [ $rc = 0 ] || {{ echo 'a work process failed' >&2; cat \"$D/{n}.work.log\" >&2; exit 1; }}\n\
              t1=$(date +%s%N)\n\
              \"$B/monitor\" --header > \"$D/{n}.dat\" 2> \"$D/{n}.monitor.log\" || exit 1\n\
-             \"$B/monitor\" --header --per-process > \"$D/{n}.ext.dat\" 2>> \"$D/{n}.monitor.log\" || exit 1\n\
+             \"$B/monitor\" --header --per-process --format csv > \"$D/{n}.ext.dat\" 2>> \"$D/{n}.monitor.log\" || exit 1\n\
              echo \"{tag}: done in $(( (t1 - t0) / 1000000 )) ms; $(head -1 \"$D/{n}.monitor.log\")\" >&2",
             n = r.name
         );
