@@ -1,7 +1,9 @@
 //! The analysis of profiles: plain functions over the model.
 //!
 //! Accumulated faults against time, CPU utilization as the classic case
-//! study defines it, per-process fault rates, and the summary of a run.
+//! study defines it, per-process fault rates, the memory of a per-process
+//! recording (its totals records: the sums over the processes) with the
+//! major-fault rate, and the summary of a run.
 //! Time comes from jiffies and the kernel's HZ, which the file must state
 //! (or the caller gives); it is never assumed.
 
@@ -11,7 +13,7 @@ use std::io::{self, Write};
 use libpfprof::classic::Sample;
 use libpfprof::Counters;
 
-use crate::model::ProcRecord;
+use crate::model::{Memory, ProcRecord};
 use crate::text::{optional, thousands};
 
 /// Seconds from jiffies `from` to `to` at `hz`.
@@ -109,6 +111,89 @@ pub fn fault_rates(
     out
 }
 
+/// The memory of a per-process recording against time since its first
+/// record: one point per totals record (pid 0, whose memory is the sum over
+/// the registered processes at the sample) that carries it. Empty for
+/// classic profiles and for recordings made before records carried memory.
+pub fn memory_timeline(records: &[ProcRecord], hz: u32) -> Vec<(f64, Memory)> {
+    let Some(first) = records.first() else {
+        return Vec::new();
+    };
+    records
+        .iter()
+        .filter(|r| r.is_total())
+        .filter_map(|r| Some((seconds(first.jiffies, r.jiffies, hz), r.memory()?)))
+        .collect()
+}
+
+/// Major faults per second of all processes (the totals records, pid 0)
+/// against time since the recording's first record. A record's period is
+/// the time since the previous totals record; the first uses the recorded
+/// sampling period, and is skipped when the file does not give it.
+pub fn major_fault_rate(
+    records: &[ProcRecord],
+    hz: u32,
+    period_us: Option<u32>,
+) -> Vec<(f64, f64)> {
+    let Some(first) = records.first() else {
+        return Vec::new();
+    };
+    let mut prev: Option<u64> = None;
+    let mut out = Vec::new();
+    for r in records.iter().filter(|r| r.is_total()) {
+        let dt_s = match prev.replace(r.jiffies) {
+            Some(p) => seconds(p, r.jiffies, hz),
+            None => period_us.map_or(0.0, |us| f64::from(us) / 1e6),
+        };
+        if dt_s > 0.0 {
+            out.push((
+                seconds(first.jiffies, r.jiffies, hz),
+                r.counters.major as f64 / dt_s,
+            ));
+        }
+    }
+    out
+}
+
+/// The peaks over a recording of the memory summed over its processes (its
+/// totals records), in bytes. Each is the maximum at any one sample; they
+/// may come from different samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryPeaks {
+    /// Resident memory (anon + file + shmem).
+    pub rss_bytes: u64,
+    /// Swapped-out memory.
+    pub swap_bytes: u64,
+    /// Resident plus swapped-out memory: the footprint.
+    pub rss_swap_bytes: u64,
+}
+
+impl MemoryPeaks {
+    /// The peaks of a recording's totals records; `None` if none carries
+    /// memory.
+    pub fn of(records: &[ProcRecord]) -> Option<MemoryPeaks> {
+        records
+            .iter()
+            .filter(|r| r.is_total())
+            .filter_map(ProcRecord::memory)
+            .fold(None, |acc: Option<MemoryPeaks>, m| {
+                let p = acc.unwrap_or_default();
+                Some(MemoryPeaks {
+                    rss_bytes: p.rss_bytes.max(m.rss_bytes()),
+                    swap_bytes: p.swap_bytes.max(m.swap_bytes),
+                    rss_swap_bytes: p
+                        .rss_swap_bytes
+                        .max(m.rss_bytes().saturating_add(m.swap_bytes)),
+                })
+            })
+    }
+}
+
+/// Bytes in MiB.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
 /// Whether every point of `points` has a time and a value at least those of
 /// the one before (what an accumulated curve must be).
 pub fn is_monotonic(points: &[(f64, u64)]) -> bool {
@@ -131,6 +216,9 @@ pub struct ProfileSummary {
     pub completion_s: f64,
     /// [`utilization`], if defined.
     pub utilization: Option<f64>,
+    /// The peaks of the summed memory, from a per-process recording of the
+    /// run that carries it ([`ProfileSummary::with_memory`]).
+    pub memory: Option<MemoryPeaks>,
 }
 
 impl ProfileSummary {
@@ -147,7 +235,15 @@ impl ProfileSummary {
                 _ => 0.0,
             },
             utilization: utilization(samples, hz),
+            memory: None,
         }
+    }
+
+    /// The summary with the memory peaks of a per-process recording of the
+    /// same run (unchanged if its records carry no memory).
+    pub fn with_memory(mut self, records: &[ProcRecord]) -> ProfileSummary {
+        self.memory = MemoryPeaks::of(records).or(self.memory);
+        self
     }
 
     /// Minor plus major faults.
@@ -156,15 +252,27 @@ impl ProfileSummary {
     }
 }
 
-/// Writes the summary table of some runs.
+/// Writes the summary table of some runs; when any carries memory, with the
+/// peaks of its summed RSS, swap and RSS + swap in MiB (`-` for a run
+/// without).
 pub fn render_summary(w: &mut impl Write, runs: &[ProfileSummary]) -> io::Result<()> {
-    writeln!(
+    let memory = runs.iter().any(|r| r.memory.is_some());
+    write!(
         w,
         "{:<12} {:>8} {:>12} {:>10} {:>12} {:>11} {:>8}",
         "run", "samples", "minor", "major", "faults", "completion", "util%"
     )?;
+    if memory {
+        write!(
+            w,
+            " {:>13} {:>13} {:>13}",
+            "peak_rss_MiB", "peak_swap_MiB", "rss+swap_MiB"
+        )?;
+    }
+    writeln!(w)?;
+    let in_mib = |b: u64| thousands(mib(b).round() as u64);
     for r in runs {
-        writeln!(
+        write!(
             w,
             "{:<12} {:>8} {:>12} {:>10} {:>12} {:>10.1}s {:>8}",
             r.name,
@@ -175,6 +283,14 @@ pub fn render_summary(w: &mut impl Write, runs: &[ProfileSummary]) -> io::Result
             r.completion_s,
             optional(r.utilization.map(|u| u * 100.0)),
         )?;
+        if memory {
+            let [rss, swap, both] = match r.memory {
+                Some(m) => [m.rss_bytes, m.swap_bytes, m.rss_swap_bytes].map(in_mib),
+                None => ["-", "-", "-"].map(str::to_owned),
+            };
+            write!(w, " {rss:>13} {swap:>13} {both:>13}")?;
+        }
+        writeln!(w)?;
     }
     Ok(())
 }
@@ -256,6 +372,88 @@ mod tests {
         assert_eq!(rate_per_s(150, 100, 500_000_000), None);
         assert_eq!(rate_per_s(1, 2, 0), None);
         assert_eq!(rate_per_s(7, 7, 1), Some(0.0));
+    }
+
+    const MIB: u64 = 1024 * 1024;
+
+    /// A record with its memory: `anon` and `swap` in MiB, 1 MiB of file.
+    fn mem(jiffies: u64, pid: i32, major: u64, anon: u64, swap: u64) -> ProcRecord {
+        ProcRecord {
+            jiffies,
+            pid,
+            counters: Counters::new(0, major, 0),
+            detail: Some(crate::RecordDetail {
+                seq: 0,
+                time_ns: 0,
+                exited: false,
+                memory: Some(Memory {
+                    rss_anon_bytes: anon * MIB,
+                    rss_file_bytes: MIB,
+                    rss_shmem_bytes: 0,
+                    swap_bytes: swap * MIB,
+                }),
+            }),
+        }
+    }
+
+    #[test]
+    fn memory_comes_from_the_totals_records() {
+        let records = [
+            mem(1000, 0, 0, 100, 0),
+            mem(1000, 7, 0, 60, 0),
+            mem(1000, 8, 0, 40, 0),
+            mem(1050, 0, 10, 300, 50),
+            mem(1050, 7, 10, 300, 50),
+            mem(1100, 0, 40, 200, 150),
+        ];
+        let t = memory_timeline(&records, 1000);
+        assert_eq!(
+            t.iter()
+                .map(|(s, m)| (*s, m.rss_bytes() / MIB, m.swap_bytes / MIB))
+                .collect::<Vec<_>>(),
+            [(0.0, 101, 0), (0.05, 301, 50), (0.1, 201, 150)]
+        );
+        // The peaks of RSS and of RSS + swap come from different samples.
+        assert_eq!(
+            MemoryPeaks::of(&records),
+            Some(MemoryPeaks {
+                rss_bytes: 301 * MIB,
+                swap_bytes: 150 * MIB,
+                rss_swap_bytes: 351 * MIB,
+            })
+        );
+        assert_eq!(
+            major_fault_rate(&records, 1000, Some(50_000)),
+            [(0.0, 0.0), (0.05, 200.0), (0.1, 800.0)]
+        );
+        assert_eq!(major_fault_rate(&records, 1000, None).len(), 2);
+        // Records without memory (a classic line, or before pfprof 0.2).
+        let old = [rec(1000, 0, 30), rec(1000, 7, 10)];
+        assert!(memory_timeline(&old, 1000).is_empty());
+        assert_eq!(MemoryPeaks::of(&old), None);
+        assert_eq!(mib(3 * MIB / 2), 1.5);
+    }
+
+    #[test]
+    fn summary_table_with_memory() {
+        let samples = [s(0, 1000, 2, 100_000_000), s(1000, 500, 0, 400_000_000)];
+        let records = [mem(0, 0, 2, 2047, 0), mem(1000, 0, 0, 1000, 1536)];
+        let with = ProfileSummary::of("N=22", &samples, 1000).with_memory(&records);
+        let without = ProfileSummary::of("N=1", &samples, 1000).with_memory(&[]);
+        assert_eq!(without.memory, None);
+        let mut out = Vec::new();
+        render_summary(&mut out, &[without, with]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<_> = text.lines().collect();
+        assert!(
+            lines[0].ends_with(" peak_rss_MiB peak_swap_MiB  rss+swap_MiB"),
+            "{text}"
+        );
+        assert!(lines[1].ends_with(" 50.0             -             -             -"));
+        assert!(
+            lines[2].ends_with(" 50.0         2,048         1,536         2,537"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! One function per chart, each following plotters' builder sequence (fill,
 //! chart builder, mesh, series, legend) and ending with `present()`. A
 //! [`Chart`] is the model a chart draws, built from profiles by
-//! [`accumulated_of`] and [`rates_of`] or by hand; [`Chart::svg`] renders to
+//! [`accumulated_of`], [`rates_of`] and [`memory_of`] or by hand; [`Chart::svg`] renders to
 //! a string so tests read the output as text.
 //!
 //! Text is drawn with the DejaVu Sans font of Debian's `fonts-dejavu-core`
@@ -141,6 +141,44 @@ pub enum Chart {
         /// The curves.
         series: Vec<Series>,
     },
+    /// Memory (MiB, left axis) against seconds, with the major-fault rate
+    /// on a second axis (right) and the RAM as a line.
+    Memory {
+        /// The caption.
+        title: String,
+        /// Memory curves in MiB (resident, swapped out, ...).
+        memory: Vec<Series>,
+        /// Major faults per second.
+        major_rate: Series,
+        /// The machine's RAM in MiB, drawn as a line.
+        ram_mib: Option<f64>,
+    },
+    /// Case study 2 with memory: total CPU utilization (left axis) and the
+    /// peak of the summed memory (right axis) against the degree of
+    /// multiprogramming N, with the RAM as a line.
+    UtilizationMemory {
+        /// The caption.
+        title: String,
+        /// One point per N, by increasing N.
+        points: Vec<NPoint>,
+        /// CPUs of the machine: drawn as the utilization's ceiling.
+        cpus: Option<u32>,
+        /// The machine's RAM in MiB, drawn as a line on the memory axis.
+        ram_mib: Option<f64>,
+    },
+}
+
+/// One degree of multiprogramming of [`Chart::UtilizationMemory`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NPoint {
+    /// The degree of multiprogramming.
+    pub n: u32,
+    /// Total CPU utilization, in percent of one CPU.
+    pub utilization: f64,
+    /// The peak of the summed resident memory, in MiB.
+    pub rss_mib: f64,
+    /// The peak of the summed resident plus swapped-out memory, in MiB.
+    pub rss_swap_mib: f64,
 }
 
 /// The upper end of an axis holding `max`, with some room above.
@@ -299,6 +337,216 @@ fn utilization_chart<DB: DrawingBackend>(
     root.present()
 }
 
+/// Memory against time (MiB, left axis) with the major-fault rate (right
+/// axis): the memory chart of a per-process recording, and, with the RAM
+/// as a line, where it no longer fits.
+fn memory_chart<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    memory: &[Series],
+    major_rate: &Series,
+    ram_mib: Option<f64>,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    let all_x = memory.iter().chain([major_rate]);
+    let x_top = axis_top(
+        all_x
+            .flat_map(|s| s.points.iter())
+            .map(|p| p.0)
+            .fold(0.0, f64::max),
+    );
+    // Room above the lines for the legend.
+    let y_top = axis_top(max_of(memory, |p| p.1).max(ram_mib.unwrap_or(0.0))) * 1.5;
+    let r_top = axis_top(max_of(std::slice::from_ref(major_rate), |p| p.1)) * 1.5;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 30))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(110)
+        .right_y_label_area_size(110)
+        .build_cartesian_2d(0f64..x_top, 0f64..y_top)?
+        .set_secondary_coord(0f64..x_top, 0f64..r_top);
+    chart
+        .configure_mesh()
+        .x_desc("time since the first sample (s)")
+        .y_desc("memory (MiB)")
+        .label_style((FONT, 20))
+        .axis_desc_style((FONT, 22))
+        .y_label_formatter(&count_label)
+        .draw()?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("major faults per second")
+        .label_style((FONT, 20))
+        .axis_desc_style((FONT, 22))
+        .y_label_formatter(&count_label)
+        .draw()?;
+    if let Some(ram) = ram_mib {
+        let grey = BLACK;
+        chart
+            .draw_series(LineSeries::new(
+                [(0.0, ram), (x_top, ram)],
+                grey.stroke_width(2),
+            ))?
+            .label(format!("RAM ({} MiB)", count_label(&ram)))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 30, y)], grey.stroke_width(2))
+            });
+    }
+    // The first two solid, the others (sums of them) dashed on top, so
+    // that a sum equal to one of its parts leaves both visible.
+    for (i, s) in memory.iter().enumerate() {
+        let c = color(i);
+        let style = c.stroke_width(3);
+        let drawn = if i < 2 {
+            chart.draw_series(LineSeries::new(s.points.iter().copied(), style))?
+        } else {
+            chart.draw_series(DashedLineSeries::new(
+                s.points.iter().copied(),
+                10,
+                8,
+                style,
+            ))?
+        };
+        drawn
+            .label(s.label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], style));
+    }
+    let c = color(4);
+    chart
+        .draw_secondary_series(LineSeries::new(
+            major_rate.points.iter().copied(),
+            c.stroke_width(1),
+        ))?
+        .label(format!("{} (right axis)", major_rate.label))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(1)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, 20))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()
+}
+
+/// Case study 2 with memory: utilization (left axis) and the peaks of the
+/// summed memory (right axis) against N, the RAM as a line.
+fn utilization_memory_chart<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    points: &[NPoint],
+    cpus: Option<u32>,
+    ram_mib: Option<f64>,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    let x_top = f64::from(points.iter().map(|p| p.n).max().unwrap_or(1)) + 2.0;
+    let ceiling = cpus.map(|c| f64::from(c) * 100.0);
+    let u_max = points
+        .iter()
+        .map(|p| p.utilization)
+        .chain(ceiling)
+        .fold(0.0, f64::max);
+    let m_max = points
+        .iter()
+        .flat_map(|p| [p.rss_mib, p.rss_swap_mib])
+        .chain(ram_mib)
+        .fold(0.0, f64::max);
+    // Room above the lines for the legend.
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 30))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(90)
+        .right_y_label_area_size(110)
+        .build_cartesian_2d(0f64..x_top, 0f64..axis_top(u_max) * 1.3)?
+        .set_secondary_coord(0f64..x_top, 0f64..axis_top(m_max) * 1.3);
+    chart
+        .configure_mesh()
+        .x_desc("degree of multiprogramming N (concurrent work processes)")
+        .y_desc("CPU utilization (% of one CPU)")
+        .label_style((FONT, 20))
+        .axis_desc_style((FONT, 22))
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}%"))
+        .draw()?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("peak of the summed memory (MiB)")
+        .label_style((FONT, 20))
+        .axis_desc_style((FONT, 22))
+        .y_label_formatter(&count_label)
+        .draw()?;
+    let u = color(0);
+    if let (Some(c), Some(cpus)) = (ceiling, cpus) {
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(0.0, c), (x_top, c)],
+                12,
+                8,
+                u.stroke_width(2),
+            ))?
+            .label(format!("{cpus} CPUs fully busy"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], u.stroke_width(2)));
+    }
+    let xy: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| (f64::from(p.n), p.utilization))
+        .collect();
+    chart
+        .draw_series(LineSeries::new(xy.iter().copied(), u.stroke_width(3)))?
+        .label("total CPU utilization (left axis)")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], u.stroke_width(3)));
+    chart.draw_series(xy.iter().map(|&(x, y)| {
+        EmptyElement::at((x, y))
+            + Circle::new((0, 0), 7, u.filled())
+            + Text::new(
+                format!("{y:.0}%"),
+                (-18, -32),
+                (FONT, 20).into_font().color(&u),
+            )
+    }))?;
+    if let Some(ram) = ram_mib {
+        let k = BLACK;
+        chart
+            .draw_secondary_series(LineSeries::new(
+                [(0.0, ram), (x_top, ram)],
+                k.stroke_width(2),
+            ))?
+            .label(format!("RAM ({} MiB)", count_label(&ram)))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], k.stroke_width(2)));
+    }
+    let memory = [
+        (
+            "peak summed RSS (right axis)",
+            1,
+            points.iter().map(|p| p.rss_mib).collect::<Vec<_>>(),
+        ),
+        (
+            "peak summed RSS + swap (right axis)",
+            3,
+            points.iter().map(|p| p.rss_swap_mib).collect(),
+        ),
+    ];
+    for (label, i, ys) in memory {
+        let c = color(i);
+        let xy: Vec<(f64, f64)> = points.iter().map(|p| f64::from(p.n)).zip(ys).collect();
+        chart
+            .draw_secondary_series(LineSeries::new(xy.iter().copied(), c.stroke_width(3)))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(3)));
+        chart.draw_secondary_series(xy.iter().map(|&(x, y)| Circle::new((x, y), 6, c.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, 20))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()
+}
+
 /// The output formats, by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageFormat {
@@ -331,6 +579,18 @@ impl Chart {
                 points,
                 cpus,
             } => utilization_chart(root, title, points, *cpus),
+            Chart::Memory {
+                title,
+                memory,
+                major_rate,
+                ram_mib,
+            } => memory_chart(root, title, memory, major_rate, *ram_mib),
+            Chart::UtilizationMemory {
+                title,
+                points,
+                cpus,
+                ram_mib,
+            } => utilization_memory_chart(root, title, points, *cpus, *ram_mib),
         }
         .map_err(drawing)
     }
@@ -424,6 +684,40 @@ pub fn rates_of(title: &str, p: &Profile, hz: u32) -> Chart {
         title: title.to_owned(),
         series,
     }
+}
+
+/// The memory chart of a per-process recording: the resident memory (all,
+/// and anonymous) and the swapped-out memory summed over its processes (its
+/// totals records), with their major-fault rate; `None` if its records
+/// carry no memory (recorded before pfprof 0.2, or without
+/// `--per-process`).
+pub fn memory_of(title: &str, p: &Profile, hz: u32, ram_mib: Option<f64>) -> Option<Chart> {
+    let timeline = analysis::memory_timeline(&p.records, hz);
+    if timeline.is_empty() {
+        return None;
+    }
+    let line = |label: &str, f: &dyn Fn(&crate::Memory) -> u64| Series {
+        label: label.to_owned(),
+        points: timeline
+            .iter()
+            .map(|(t, m)| (*t, analysis::mib(f(m))))
+            .collect(),
+    };
+    Some(Chart::Memory {
+        title: title.to_owned(),
+        memory: vec![
+            line("resident (RSS: anon + file + shmem)", &|m| m.rss_bytes()),
+            line("swapped out", &|m| m.swap_bytes),
+            line("resident + swapped out", &|m| {
+                m.rss_bytes().saturating_add(m.swap_bytes)
+            }),
+        ],
+        major_rate: Series {
+            label: "major faults/s".to_owned(),
+            points: analysis::major_fault_rate(&p.records, hz, p.header.period_us),
+        },
+        ram_mib,
+    })
 }
 
 #[cfg(test)]
@@ -528,6 +822,222 @@ mod tests {
             "2 CPUs fully busy",
         ] {
             assert!(svg.contains(text), "missing {text:?}");
+        }
+    }
+
+    /// The polylines of an SVG: their stroke colour and width, and points.
+    fn polylines(svg: &str) -> Vec<(String, Vec<(f64, f64)>)> {
+        let stroke = |chunk: &str| {
+            let attr = |name: &str| {
+                let start = chunk
+                    .find(&format!("{name}=\""))
+                    .map(|i| i + name.len() + 2);
+                start.and_then(|s| Some(&chunk[s..s + chunk[s..].find('"')?]))
+            };
+            format!(
+                "{} {}",
+                attr("stroke").unwrap_or(""),
+                attr("stroke-width").unwrap_or("")
+            )
+        };
+        svg.split("<polyline")
+            .skip(1)
+            .zip(polyline_points(svg))
+            .map(|(chunk, points)| (stroke(&chunk[..chunk.find("/>").unwrap_or(0)]), points))
+            .collect()
+    }
+
+    /// The plot area of an SVG chart: the box its mesh lines (the faint
+    /// grid, drawn inside it) span, as (left, top, right, bottom).
+    fn plot_area(svg: &str) -> (f64, f64, f64, f64) {
+        let mut b = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for chunk in svg.split("<line").skip(1) {
+            let chunk = &chunk[..chunk.find("/>").unwrap()];
+            if !(chunk.contains("opacity=\"0.1\"") || chunk.contains("opacity=\"0.2\"")) {
+                continue;
+            }
+            let v = |name: &str| -> f64 {
+                let s = chunk.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+                chunk[s..s + chunk[s..].find('"').unwrap()].parse().unwrap()
+            };
+            b = (
+                b.0.min(v("x1").min(v("x2"))),
+                b.1.min(v("y1").min(v("y2"))),
+                b.2.max(v("x1").max(v("x2"))),
+                b.3.max(v("y1").max(v("y2"))),
+            );
+        }
+        assert!(b.0 < b.2 && b.1 < b.3, "no mesh in the SVG");
+        b
+    }
+
+    /// Asserts that every line but the axes and ticks (black, 1 px) lies in
+    /// the plot area (1 px of rounding allowed); returns those lines.
+    fn lines_in_plot_area(svg: &str) -> Vec<(String, Vec<(f64, f64)>)> {
+        let (l, t, r, b) = plot_area(svg);
+        let lines: Vec<_> = polylines(svg)
+            .into_iter()
+            .filter(|(stroke, _)| stroke != "#000000 1")
+            .collect();
+        for (stroke, points) in &lines {
+            for &(x, y) in points {
+                assert!(
+                    x >= l - 1.0 && x <= r + 1.0 && y >= t - 1.0 && y <= b + 1.0,
+                    "{stroke} line: ({x}, {y}) outside the plot area {:?}",
+                    (l, t, r, b)
+                );
+            }
+        }
+        lines
+    }
+
+    const MIB: u64 = 1024 * 1024;
+
+    /// A per-process CSV recording at HZ 1000: one process and the totals
+    /// each 50 ms, with (anon MiB, swap MiB, major faults) per period.
+    fn memory_recording(periods: &[(u64, u64, u64)]) -> Profile {
+        let mut text = "# pfprof hz=1000 period_us=50000\n\
+             seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns,\
+             rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes\n"
+            .to_owned();
+        for (i, &(anon, swap, major)) in periods.iter().enumerate() {
+            let j = 1000 + 50 * i as u64;
+            for (k, pid, total) in [(0, 42, 0), (1, 0, 1)] {
+                text.push_str(&format!(
+                    "{},{},{j},{pid},{total},0,100,{major},1000,{},{},0,{}\n",
+                    2 * i + k,
+                    j * 1_000_000,
+                    anon * MIB,
+                    MIB,
+                    swap * MIB
+                ));
+            }
+        }
+        Profile::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn memory_chart_draws_memory_and_the_major_fault_rate_on_its_own_axis() {
+        // Memory up to 1,001 MiB; 20 major faults in 50 ms: 400/s.
+        let p = memory_recording(&[(100, 0, 0), (700, 0, 0), (600, 300, 10), (500, 500, 20)]);
+        let chart = memory_of("Memory of N=22", &p, 1000, Some(2048.0)).unwrap();
+        let Chart::Memory {
+            memory, major_rate, ..
+        } = &chart
+        else {
+            panic!("{chart:?}")
+        };
+        assert_eq!(memory[0].points[1], (0.05, 701.0));
+        assert_eq!(memory[1].points[3], (0.15, 500.0));
+        assert_eq!(memory[2].points[3], (0.15, 1001.0));
+        assert_eq!(major_rate.points[3], (0.15, 400.0));
+        let svg = chart.svg(DEFAULT_SIZE).unwrap();
+        for text in [
+            "Memory of N=22",
+            "memory (MiB)",
+            "major faults per second",
+            "resident (RSS: anon + file + shmem)",
+            "swapped out",
+            "resident + swapped out",
+            "major faults/s (right axis)",
+            "RAM (2,048 MiB)",
+        ] {
+            assert!(svg.contains(text), "missing {text:?}");
+        }
+        let (_, top, _, bottom) = plot_area(&svg);
+        let lines = lines_in_plot_area(&svg);
+        let with_points = |stroke: &str, n: usize| {
+            lines
+                .iter()
+                .find(|(s, p)| s == stroke && p.len() == n)
+                .map(|(_, p)| p.clone())
+                .unwrap_or_else(|| panic!("no {stroke} line of {n} points in {lines:?}"))
+        };
+        let rss = with_points("#1F77B4 3", 4);
+        let rate = with_points("#9467BD 1", 4);
+        let ram = with_points("#000000 2", 2);
+        // SVG y grows downwards. The RSS rises then falls, under the RAM.
+        assert!(rss[1].1 < rss[0].1 && rss[3].1 > rss[1].1, "{rss:?}");
+        assert!(rss.iter().all(|p| p.1 > ram[0].1), "{rss:?} {ram:?}");
+        // Each axis is scaled to its own data: the 400/s peak on the right
+        // axis is as high as the 1,001 MiB peak of RSS + swap would be on
+        // the left one if the RAM did not raise it, and far above where
+        // 400 would be on a MiB axis that reaches 2,048.
+        let height = bottom - top;
+        let rate_top = bottom - rate[3].1;
+        assert!(rate_top > 0.5 * height, "{rate:?}, plot {top}..{bottom}");
+        assert!(
+            rate[0].1 >= bottom - 1.0,
+            "no major faults at first: {rate:?}"
+        );
+    }
+
+    #[test]
+    fn only_recordings_with_memory_have_a_memory_chart() {
+        let classic = Profile::parse(
+            "# pfprof hz=250 period_us=50000\n100 0 10 0 1\n100 7 4 0 1\n".as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(memory_of("x", &classic, 250, None), None);
+        let samples = &two_runs()[0].1;
+        assert_eq!(memory_of("x", samples, 1000, None), None);
+    }
+
+    #[test]
+    fn utilization_memory_svg_has_both_axes_the_ram_and_a_point_per_n() {
+        let point = |n, utilization, rss_mib, rss_swap_mib| NPoint {
+            n,
+            utilization,
+            rss_mib,
+            rss_swap_mib,
+        };
+        let chart = Chart::UtilizationMemory {
+            title: "Case study 2: memory".into(),
+            points: vec![
+                point(1, 7.0, 200.0, 200.0),
+                point(11, 110.0, 2200.0, 2200.0),
+                point(20, 143.0, 3900.0, 3900.0),
+                point(22, 125.0, 3800.0, 4400.0),
+            ],
+            cpus: Some(2),
+            ram_mib: Some(3948.0),
+        };
+        let svg = chart.svg(DEFAULT_SIZE).unwrap();
+        // Utilization, RSS and RSS + swap: a marker per N each.
+        assert_eq!(svg.matches("<circle").count(), 3 * 4);
+        for text in [
+            "CPU utilization (% of one CPU)",
+            "peak of the summed memory (MiB)",
+            "RAM (3,948 MiB)",
+            "peak summed RSS (right axis)",
+            "peak summed RSS + swap (right axis)",
+            "2 CPUs fully busy",
+            "143%",
+        ] {
+            assert!(svg.contains(text), "missing {text:?}");
+        }
+        let lines = lines_in_plot_area(&svg);
+        let four = |stroke: &str| {
+            lines
+                .iter()
+                .find(|(s, p)| s == stroke && p.len() == 4)
+                .map(|(_, p)| p.clone())
+                .unwrap_or_else(|| panic!("no {stroke} line in {lines:?}"))
+        };
+        let (util, rss, both) = (four("#1F77B4 3"), four("#D62728 3"), four("#FF7F0E 3"));
+        let ram = lines
+            .iter()
+            .find(|(s, p)| s == "#000000 2" && p.len() == 2)
+            .map(|(_, p)| p[0].1)
+            .unwrap();
+        // SVG y grows downwards: RSS stays under the RAM, RSS + swap passes
+        // it at N = 22, utilization falls from N = 20 to 22.
+        assert!(rss.iter().all(|p| p.1 > ram), "{rss:?} {ram}");
+        assert!(both[3].1 < ram && both[2].1 > ram, "{both:?} {ram}");
+        assert!(util[3].1 > util[2].1, "{util:?}");
+        // The same N on both axes (to the pixel's rounding).
+        for (u, m) in util.iter().zip(&rss) {
+            assert!((u.0 - m.0).abs() <= 1.0, "{util:?} {rss:?}");
         }
     }
 

@@ -471,6 +471,24 @@ pub enum PlotCommand {
         #[arg(value_name = "RECORDING")]
         input: PathBuf,
     },
+    /// Resident and swapped-out memory (summed over the processes) against
+    /// time, with the major-fault rate on a second axis (per-process
+    /// recordings of pfprof 0.2 on, which carry the memory)
+    Memory {
+        /// The image to write (.png or .svg)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// The caption
+        #[arg(short, long, default_value = "Memory and major faults")]
+        title: String,
+        /// The machine's RAM in MiB, drawn as a line (MemTotal of
+        /// /proc/meminfo / 1024)
+        #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+        ram: Option<u64>,
+        /// A recording of `monitor --per-process --format csv` (or json)
+        #[arg(value_name = "RECORDING")]
+        input: PathBuf,
+    },
     /// Total CPU utilization against the degree of multiprogramming N:
     /// the CPU time of all samples over the time from the first to the last
     Utilization {

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use pfprof_profile::analysis::{self, ProfileSummary};
-use pfprof_profile::chart::{accumulated_of, rates_of, Chart};
+use pfprof_profile::chart::{accumulated_of, memory_of, rates_of, Chart};
 use pfprof_profile::Profile;
 
 use crate::cli::{PlotCli, PlotCommand};
@@ -66,6 +66,24 @@ pub fn run(cli: &PlotCli, out: &mut impl std::io::Write) -> Result<u8> {
                 )));
             }
             rates_of(title, &p, hz).save(output, size)?;
+            writeln!(out, "{}", output.display())?;
+        }
+        PlotCommand::Memory {
+            output,
+            title,
+            ram,
+            input,
+        } => {
+            let (_, path, p, hz) = load(&input.to_string_lossy(), cli.hz)?;
+            let chart = memory_of(title, &p, hz, ram.map(|r| r as f64)).ok_or_else(|| {
+                ToolError::Msg(format!(
+                    "no memory figures in {}: recorded before pfprof 0.2, without \
+                     --per-process or in the classic format (record with `monitor \\
+                     --per-process --format csv`)",
+                    path.display()
+                ))
+            })?;
+            chart.save(output, size)?;
             writeln!(out, "{}", output.display())?;
         }
         PlotCommand::Utilization {
@@ -165,6 +183,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("no per-process records"), "{e}");
+        let e = run_plot(&["memory", "-o", "x.svg", &good.to_string_lossy()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("no memory figures in {}: ", good.display())),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
