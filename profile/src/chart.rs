@@ -153,9 +153,9 @@ pub enum Chart {
         /// The machine's RAM in MiB, drawn as a line.
         ram_mib: Option<f64>,
     },
-    /// Case study 2 with memory: total CPU utilization (left axis) and the
-    /// peak of the summed memory (right axis) against the degree of
-    /// multiprogramming N, with the RAM as a line.
+    /// Case study 2 with memory, two panels over the degree of
+    /// multiprogramming N: total CPU utilization above, the peaks of the
+    /// summed memory below, with the RAM as a line.
     UtilizationMemory {
         /// The caption.
         title: String,
@@ -163,7 +163,7 @@ pub enum Chart {
         points: Vec<NPoint>,
         /// CPUs of the machine: drawn as the utilization's ceiling.
         cpus: Option<u32>,
-        /// The machine's RAM in MiB, drawn as a line on the memory axis.
+        /// The machine's RAM in MiB, drawn as a line in the memory panel.
         ram_mib: Option<f64>,
     },
 }
@@ -177,6 +177,8 @@ pub struct NPoint {
     pub utilization: f64,
     /// The peak of the summed resident memory, in MiB.
     pub rss_mib: f64,
+    /// The peak of the summed swapped-out memory, in MiB.
+    pub swap_mib: f64,
     /// The peak of the summed resident plus swapped-out memory, in MiB.
     pub rss_swap_mib: f64,
 }
@@ -430,8 +432,9 @@ fn memory_chart<DB: DrawingBackend>(
     root.present()
 }
 
-/// Case study 2 with memory: utilization (left axis) and the peaks of the
-/// summed memory (right axis) against N, the RAM as a line.
+/// Case study 2 with memory, in two panels over the same N axis: the
+/// utilization above, the peaks of the summed memory below with the RAM as
+/// a line.
 fn utilization_memory_chart<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
@@ -440,103 +443,140 @@ fn utilization_memory_chart<DB: DrawingBackend>(
     ram_mib: Option<f64>,
 ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
+    let area = root.titled(title, (FONT, 30))?;
+    let (_, height) = area.dim_in_pixel();
+    let (upper, lower) = area.split_vertically(height * 9 / 20);
     let x_top = f64::from(points.iter().map(|p| p.n).max().unwrap_or(1)) + 2.0;
+    let xs: Vec<f64> = points.iter().map(|p| f64::from(p.n)).collect();
+    let n_label = |v: &f64| format!("{v:.0}");
+
+    // Above: the utilization, each point with its value.
     let ceiling = cpus.map(|c| f64::from(c) * 100.0);
     let u_max = points
         .iter()
         .map(|p| p.utilization)
         .chain(ceiling)
         .fold(0.0, f64::max);
-    let m_max = points
-        .iter()
-        .flat_map(|p| [p.rss_mib, p.rss_swap_mib])
-        .chain(ram_mib)
-        .fold(0.0, f64::max);
-    // Room above the lines for the legend.
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FONT, 30))
+    let mut chart = ChartBuilder::on(&upper)
         .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(90)
-        .right_y_label_area_size(110)
-        .build_cartesian_2d(0f64..x_top, 0f64..axis_top(u_max) * 1.3)?
-        .set_secondary_coord(0f64..x_top, 0f64..axis_top(m_max) * 1.3);
+        .x_label_area_size(40)
+        .y_label_area_size(110)
+        .build_cartesian_2d(0f64..x_top, 0f64..axis_top(u_max) * 1.1)?;
     chart
         .configure_mesh()
-        .x_desc("degree of multiprogramming N (concurrent work processes)")
         .y_desc("CPU utilization (% of one CPU)")
         .label_style((FONT, 20))
         .axis_desc_style((FONT, 22))
-        .x_label_formatter(&|v| format!("{v:.0}"))
+        .x_label_formatter(&n_label)
         .y_label_formatter(&|v| format!("{v:.0}%"))
-        .draw()?;
-    chart
-        .configure_secondary_axes()
-        .y_desc("peak of the summed memory (MiB)")
-        .label_style((FONT, 20))
-        .axis_desc_style((FONT, 22))
-        .y_label_formatter(&count_label)
         .draw()?;
     let u = color(0);
     if let (Some(c), Some(cpus)) = (ceiling, cpus) {
+        let grey = RGBColor(127, 127, 127);
         chart
-            .draw_series(DashedLineSeries::new(
+            .draw_series(LineSeries::new(
                 [(0.0, c), (x_top, c)],
-                12,
-                8,
-                u.stroke_width(2),
+                grey.stroke_width(2),
             ))?
             .label(format!("{cpus} CPUs fully busy"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], u.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 30, y)], grey.stroke_width(2))
+            });
     }
-    let xy: Vec<(f64, f64)> = points
+    let xy: Vec<(f64, f64)> = xs
         .iter()
-        .map(|p| (f64::from(p.n), p.utilization))
+        .copied()
+        .zip(points.iter().map(|p| p.utilization))
         .collect();
     chart
         .draw_series(LineSeries::new(xy.iter().copied(), u.stroke_width(3)))?
-        .label("total CPU utilization (left axis)")
+        .label("total CPU utilization")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], u.stroke_width(3)));
     chart.draw_series(xy.iter().map(|&(x, y)| {
         EmptyElement::at((x, y))
             + Circle::new((0, 0), 7, u.filled())
             + Text::new(
-                format!("{y:.0}%"),
-                (-18, -32),
-                (FONT, 20).into_font().color(&u),
+                format!("{y:.1}%"),
+                (-30, -30),
+                (FONT, 20).into_font().color(&BLACK),
             )
     }))?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font((FONT, 20))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+
+    // Below: the memory against the RAM.
+    let m_max = points
+        .iter()
+        .flat_map(|p| [p.rss_mib, p.rss_swap_mib])
+        .chain(ram_mib)
+        .fold(0.0, f64::max);
+    let mut chart = ChartBuilder::on(&lower)
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(110)
+        .build_cartesian_2d(0f64..x_top, 0f64..axis_top(m_max) * 1.4)?;
+    chart
+        .configure_mesh()
+        .x_desc("degree of multiprogramming N (concurrent work processes)")
+        .y_desc("peak summed memory (MiB)")
+        .label_style((FONT, 20))
+        .axis_desc_style((FONT, 22))
+        .x_label_formatter(&n_label)
+        .y_label_formatter(&count_label)
+        .draw()?;
     if let Some(ram) = ram_mib {
-        let k = BLACK;
         chart
-            .draw_secondary_series(LineSeries::new(
+            .draw_series(LineSeries::new(
                 [(0.0, ram), (x_top, ram)],
-                k.stroke_width(2),
+                BLACK.stroke_width(2),
             ))?
             .label(format!("RAM ({} MiB)", count_label(&ram)))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], k.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 30, y)], BLACK.stroke_width(2))
+            });
     }
-    let memory = [
+    // RSS + swap wide, RSS narrow on top of it: where nothing is swapped
+    // out they are equal, and both show.
+    let lines = [
         (
-            "peak summed RSS (right axis)",
-            1,
-            points.iter().map(|p| p.rss_mib).collect::<Vec<_>>(),
-        ),
-        (
-            "peak summed RSS + swap (right axis)",
+            "RSS + swap",
             3,
-            points.iter().map(|p| p.rss_swap_mib).collect(),
+            7,
+            points.iter().map(|p| p.rss_swap_mib).collect::<Vec<_>>(),
         ),
+        ("RSS", 1, 3, points.iter().map(|p| p.rss_mib).collect()),
+        ("swap", 2, 3, points.iter().map(|p| p.swap_mib).collect()),
     ];
-    for (label, i, ys) in memory {
-        let c = color(i);
-        let xy: Vec<(f64, f64)> = points.iter().map(|p| f64::from(p.n)).zip(ys).collect();
+    for (label, i, width, ys) in lines {
+        let style = color(i).stroke_width(width);
+        let xy: Vec<(f64, f64)> = xs.iter().copied().zip(ys).collect();
         chart
-            .draw_secondary_series(LineSeries::new(xy.iter().copied(), c.stroke_width(3)))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(3)));
-        chart.draw_secondary_series(xy.iter().map(|&(x, y)| Circle::new((x, y), 6, c.filled())))?;
+            .draw_series(LineSeries::new(xy.iter().copied(), style))?
+            .label(format!("peak summed {label}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], style));
+        chart.draw_series(
+            xy.iter()
+                .map(|&(x, y)| Circle::new((x, y), width + 2, style.filled())),
+        )?;
     }
+    // The values where something is swapped out.
+    chart.draw_series(points.iter().filter(|p| p.swap_mib > 0.0).map(|p| {
+        EmptyElement::at((f64::from(p.n), p.rss_swap_mib))
+            + Text::new(
+                format!(
+                    "RSS {} + swap {} MiB",
+                    count_label(&p.rss_mib),
+                    count_label(&p.swap_mib)
+                ),
+                (-250, -32),
+                (FONT, 20).into_font().color(&BLACK),
+            )
+    }))?;
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
@@ -847,10 +887,11 @@ mod tests {
             .collect()
     }
 
-    /// The plot area of an SVG chart: the box its mesh lines (the faint
-    /// grid, drawn inside it) span, as (left, top, right, bottom).
-    fn plot_area(svg: &str) -> (f64, f64, f64, f64) {
-        let mut b = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    /// The plot areas of an SVG chart (one per panel): the boxes its mesh
+    /// lines (the faint grid, drawn inside them) span, as (left, top,
+    /// right, bottom), from the top.
+    fn plot_areas(svg: &str) -> Vec<(f64, f64, f64, f64)> {
+        let mut mesh = Vec::new();
         for chunk in svg.split("<line").skip(1) {
             let chunk = &chunk[..chunk.find("/>").unwrap()];
             if !(chunk.contains("opacity=\"0.1\"") || chunk.contains("opacity=\"0.2\"")) {
@@ -860,35 +901,60 @@ mod tests {
                 let s = chunk.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
                 chunk[s..s + chunk[s..].find('"').unwrap()].parse().unwrap()
             };
-            b = (
-                b.0.min(v("x1").min(v("x2"))),
-                b.1.min(v("y1").min(v("y2"))),
-                b.2.max(v("x1").max(v("x2"))),
-                b.3.max(v("y1").max(v("y2"))),
-            );
+            mesh.push((v("x1"), v("y1"), v("x2"), v("y2")));
         }
-        assert!(b.0 < b.2 && b.1 < b.3, "no mesh in the SVG");
-        b
-    }
-
-    /// Asserts that every line but the axes and ticks (black, 1 px) lies in
-    /// the plot area (1 px of rounding allowed); returns those lines.
-    fn lines_in_plot_area(svg: &str) -> Vec<(String, Vec<(f64, f64)>)> {
-        let (l, t, r, b) = plot_area(svg);
-        let lines: Vec<_> = polylines(svg)
-            .into_iter()
-            .filter(|(stroke, _)| stroke != "#000000 1")
-            .collect();
-        for (stroke, points) in &lines {
-            for &(x, y) in points {
-                assert!(
-                    x >= l - 1.0 && x <= r + 1.0 && y >= t - 1.0 && y <= b + 1.0,
-                    "{stroke} line: ({x}, {y}) outside the plot area {:?}",
-                    (l, t, r, b)
-                );
+        // The vertical grid lines of a panel span its height.
+        let mut areas: Vec<(f64, f64, f64, f64)> = Vec::new();
+        for &(x1, y1, x2, y2) in mesh.iter().filter(|m| m.0 == m.2) {
+            let (t, b) = (y1.min(y2), y1.max(y2));
+            match areas.iter_mut().find(|a| a.1 == t && a.3 == b) {
+                Some(a) => *a = (a.0.min(x1), t, a.2.max(x2), b),
+                None => areas.push((x1, t, x2, b)),
             }
         }
-        lines
+        for a in &mut areas {
+            for &(x1, y1, x2, _) in mesh.iter().filter(|m| m.1 == m.3) {
+                if y1 >= a.1 && y1 <= a.3 {
+                    *a = (a.0.min(x1.min(x2)), a.1, a.2.max(x1.max(x2)), a.3);
+                }
+            }
+        }
+        areas.sort_by(|a, b| a.1.total_cmp(&b.1));
+        assert!(!areas.is_empty(), "no mesh in the SVG");
+        areas
+    }
+
+    /// The plot area of a one-panel chart.
+    fn plot_area(svg: &str) -> (f64, f64, f64, f64) {
+        let areas = plot_areas(svg);
+        assert_eq!(areas.len(), 1, "{areas:?}");
+        areas[0]
+    }
+
+    /// A line of an SVG chart: stroke, points, and the index of its plot
+    /// area.
+    type Line = (String, Vec<(f64, f64)>, usize);
+
+    /// Asserts that every line but the axes and ticks (black, 1 px) lies
+    /// in a plot area (1 px of rounding allowed); returns those lines with
+    /// the index of their area.
+    fn lines_in_plot_area(svg: &str) -> Vec<Line> {
+        let areas = plot_areas(svg);
+        polylines(svg)
+            .into_iter()
+            .filter(|(stroke, _)| stroke != "#000000 1")
+            .map(|(stroke, points)| {
+                let inside = |&(l, t, r, b): &(f64, f64, f64, f64)| {
+                    points
+                        .iter()
+                        .all(|&(x, y)| x >= l - 1.0 && x <= r + 1.0 && y >= t - 1.0 && y <= b + 1.0)
+                };
+                let area = areas.iter().position(inside).unwrap_or_else(|| {
+                    panic!("{stroke} line {points:?} outside the plot areas {areas:?}")
+                });
+                (stroke, points, area)
+            })
+            .collect()
     }
 
     const MIB: u64 = 1024 * 1024;
@@ -949,8 +1015,8 @@ mod tests {
         let with_points = |stroke: &str, n: usize| {
             lines
                 .iter()
-                .find(|(s, p)| s == stroke && p.len() == n)
-                .map(|(_, p)| p.clone())
+                .find(|(s, p, _)| s == stroke && p.len() == n)
+                .map(|(_, p, _)| p.clone())
                 .unwrap_or_else(|| panic!("no {stroke} line of {n} points in {lines:?}"))
         };
         let rss = with_points("#1F77B4 3", 4);
@@ -984,35 +1050,40 @@ mod tests {
     }
 
     #[test]
-    fn utilization_memory_svg_has_both_axes_the_ram_and_a_point_per_n() {
-        let point = |n, utilization, rss_mib, rss_swap_mib| NPoint {
+    fn utilization_memory_svg_has_two_panels_the_ram_and_a_point_per_n() {
+        let point = |n, utilization, rss_mib, swap_mib| NPoint {
             n,
             utilization,
             rss_mib,
-            rss_swap_mib,
+            swap_mib,
+            rss_swap_mib: rss_mib + swap_mib,
         };
         let chart = Chart::UtilizationMemory {
             title: "Case study 2: memory".into(),
             points: vec![
-                point(1, 7.0, 200.0, 200.0),
-                point(11, 110.0, 2200.0, 2200.0),
-                point(20, 143.0, 3900.0, 3900.0),
-                point(22, 125.0, 3800.0, 4400.0),
+                point(1, 7.0, 200.0, 0.0),
+                point(11, 110.0, 2200.0, 0.0),
+                point(20, 143.0, 3900.0, 0.0),
+                point(22, 125.0, 3800.0, 600.0),
             ],
             cpus: Some(2),
             ram_mib: Some(3948.0),
         };
-        let svg = chart.svg(DEFAULT_SIZE).unwrap();
-        // Utilization, RSS and RSS + swap: a marker per N each.
-        assert_eq!(svg.matches("<circle").count(), 3 * 4);
+        let svg = chart.svg((1024, 900)).unwrap();
+        // Utilization, RSS + swap, RSS and swap: a marker per N each.
+        assert_eq!(svg.matches("<circle").count(), 4 * 4);
         for text in [
+            "Case study 2: memory",
             "CPU utilization (% of one CPU)",
-            "peak of the summed memory (MiB)",
+            "peak summed memory (MiB)",
+            "degree of multiprogramming N",
             "RAM (3,948 MiB)",
-            "peak summed RSS (right axis)",
-            "peak summed RSS + swap (right axis)",
+            "peak summed RSS + swap",
+            "peak summed RSS",
+            "peak summed swap",
             "2 CPUs fully busy",
-            "143%",
+            "125.0%",
+            "RSS 3,800 + swap 600 MiB",
         ] {
             assert!(svg.contains(text), "missing {text:?}");
         }
@@ -1020,22 +1091,32 @@ mod tests {
         let four = |stroke: &str| {
             lines
                 .iter()
-                .find(|(s, p)| s == stroke && p.len() == 4)
-                .map(|(_, p)| p.clone())
+                .find(|(s, p, _)| s == stroke && p.len() == 4)
+                .map(|(_, p, area)| (p.clone(), *area))
                 .unwrap_or_else(|| panic!("no {stroke} line in {lines:?}"))
         };
-        let (util, rss, both) = (four("#1F77B4 3"), four("#D62728 3"), four("#FF7F0E 3"));
+        let (util, upper) = four("#1F77B4 3");
+        let (both, lower) = four("#FF7F0E 7");
+        let (rss, _) = four("#D62728 3");
+        let (swap, _) = four("#2CA02C 3");
+        assert_eq!((upper, lower), (0, 1), "utilization above, memory below");
+        assert!(lines.iter().all(|l| l.2 == upper || l.2 == lower));
+        for l in [&rss, &swap] {
+            assert!(lines.iter().any(|(_, p, a)| p == l && *a == lower));
+        }
         let ram = lines
             .iter()
-            .find(|(s, p)| s == "#000000 2" && p.len() == 2)
-            .map(|(_, p)| p[0].1)
+            .find(|(s, p, _)| s == "#000000 2" && p.len() == 2)
+            .map(|(_, p, _)| p[0].1)
             .unwrap();
         // SVG y grows downwards: RSS stays under the RAM, RSS + swap passes
-        // it at N = 22, utilization falls from N = 20 to 22.
+        // it at N = 22, swap is zero before, utilization falls from N = 20
+        // to 22.
         assert!(rss.iter().all(|p| p.1 > ram), "{rss:?} {ram}");
         assert!(both[3].1 < ram && both[2].1 > ram, "{both:?} {ram}");
+        assert!(swap[..3].iter().all(|p| p.1 == swap[0].1) && swap[3].1 < swap[0].1);
         assert!(util[3].1 > util[2].1, "{util:?}");
-        // The same N on both axes (to the pixel's rounding).
+        // The panels share the N axis.
         for (u, m) in util.iter().zip(&rss) {
             assert!((u.0 - m.0).abs() <= 1.0, "{util:?} {rss:?}");
         }

@@ -167,3 +167,49 @@ fn plot_draws_the_committed_recordings_and_names_bad_lines() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn plot_memory_draws_a_recording_with_memory_and_refuses_one_without() {
+    let dir = std::env::temp_dir().join(format!("pfprof-plot-memory-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("memory.svg");
+    let o = tool("pfprof-plot")
+        .args(["memory", "--ram", "3948", "-t", "N=5", "-o"])
+        .arg(&svg)
+        .arg(docs_data("case_study_2_n05.ext.dat"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        svg.to_string_lossy()
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    for want in [
+        "N=5",
+        "memory (MiB)",
+        "major faults per second",
+        "RAM (3,948 MiB)",
+        "swapped out",
+    ] {
+        assert!(text.contains(want), "missing {want:?}");
+    }
+    // Case study 1's recordings are in the classic format: no memory.
+    let old = docs_data("case_study_1_r_pair.ext.dat");
+    let o = tool("pfprof-plot")
+        .args(["memory", "-o"])
+        .arg(dir.join("old.svg"))
+        .arg(&old)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with(&format!(
+            "pfprof-plot: no memory figures in {old}: recorded before pfprof 0.2"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.join("old.svg").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,7 +5,8 @@
 //! A shell script written under `target/lab/case-study/` runs each workload
 //! with the seed's command line, then saves the classic profile
 //! (`monitor --header > NAME.dat`) and the per-process recording
-//! (`monitor --header --per-process > NAME.ext.dat`) of that run into
+//! (`monitor --header --per-process --format csv > NAME.ext.dat`, with the
+//! memory at each sample) of that run into
 //! `OUT/data/`. Back on the host, the profiles are analysed
 //! (pfprof_profile::analysis), the charts drawn into `OUT/plots/` (PNG for the
 //! README, SVG beside), a summary table printed, and the results checked.
@@ -14,7 +15,10 @@
 //!   the same with L; accumulated faults per pair and R against L.
 //! - Case study 2: N = 1, 5, 11, 16 (and, in the full run, 20 and 22 as
 //!   later years of the course) concurrent `work 200 R 10000`; total
-//!   CPU utilization against N.
+//!   CPU utilization against N, and beside it the peak of the summed
+//!   resident memory and swap (from the per-process recording, CSV with
+//!   the memory at each sample) against the VM's RAM (its MemTotal, which
+//!   the script saves in `machine.txt`).
 //!
 //! `--quick` scales the sizes down (MiB, accesses, iterations, sleep) so CI
 //! runs both studies in a few minutes.
@@ -26,7 +30,7 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use pfprof_profile::analysis::{self, ProfileSummary};
-use pfprof_profile::chart::{self, Chart, Series};
+use pfprof_profile::chart::{self, Chart, NPoint, Series};
 use pfprof_profile::Profile;
 
 use crate::err;
@@ -140,7 +144,7 @@ fn runs(study: Study, quick: bool) -> Vec<Run> {
                 .collect()
         }
         Study::Two => {
-            let (mb, acc) = if quick { (32, 2000) } else { (200, 10000) };
+            let (mb, acc, _) = study2_sizes(quick);
             study2_n(quick)
                 .iter()
                 .map(|&n| Run {
@@ -246,6 +250,39 @@ fn run_in_vm(study: Study, quick: bool, runs: &[Run], data: &Path) -> Result<()>
     Ok(())
 }
 
+/// The VM's RAM in MiB: `MemTotal` of the `/proc/meminfo` lines the
+/// script saves in `machine.txt`.
+fn mem_total_mib(data: &Path) -> Result<f64> {
+    let path = data.join("machine.txt");
+    let text = fs::read_to_string(&path).map_err(|e| err!("{}: {e}", path.display()))?;
+    parse_mem_total_mib(&text).ok_or_else(|| {
+        err!(
+            "{}: no `MemTotal: N kB` line (recorded before the script saved /proc/meminfo: \
+             run the study again)",
+            path.display()
+        )
+    })
+}
+
+fn parse_mem_total_mib(text: &str) -> Option<f64> {
+    let kb: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb as f64 / 1024.0)
+}
+
+/// The pages of `mib` MiB that `writes` random one-byte writes reach, in
+/// MiB: pages × (1 − e^(−writes/pages)).
+fn expected_touched_mib(mib: u64, writes: u64) -> f64 {
+    let pages = (mib * 256) as f64;
+    mib as f64 * (1.0 - (-(writes as f64) / pages).exp())
+}
+
 /// A profile with the HZ it states (never assumed).
 #[derive(Debug, Clone)]
 struct Loaded {
@@ -293,11 +330,22 @@ impl Report {
 }
 
 fn save(report: &mut Report, plots: &Path, name: &str, chart: &Chart) -> Result<()> {
+    save_sized(report, plots, name, chart, chart::DEFAULT_SIZE)
+}
+
+/// Size of the charts with two panels.
+const TWO_PANELS: (u32, u32) = (1024, 900);
+
+fn save_sized(
+    report: &mut Report,
+    plots: &Path,
+    name: &str,
+    chart: &Chart,
+    size: (u32, u32),
+) -> Result<()> {
     for ext in ["png", "svg"] {
         let path = plots.join(format!("{name}.{ext}"));
-        chart
-            .save(&path, chart::DEFAULT_SIZE)
-            .map_err(|e| err!("{e}"))?;
+        chart.save(&path, size).map_err(|e| err!("{e}"))?;
         report.images.push(path);
     }
     Ok(())
@@ -402,23 +450,46 @@ fn analyse_one(runs: &[Run], data: &Path, plots: &Path, quick: bool) -> Result<R
     Ok(report)
 }
 
-/// Case study 2's chart and checks.
+/// Case study 2's sizes: (MiB per process, accesses per iteration,
+/// iterations).
+fn study2_sizes(quick: bool) -> (u64, u64, u64) {
+    if quick {
+        (32, 2000, 5)
+    } else {
+        (200, 10000, 20)
+    }
+}
+
+/// Case study 2's charts and checks.
 fn analyse_two(runs: &[Run], data: &Path, plots: &Path, quick: bool) -> Result<Report> {
     let mut report = Report::default();
     let mut points = Vec::new();
+    let mut memory = Vec::new();
     let mut accumulated = Vec::new();
+    let ram_mib = mem_total_mib(data)?;
+    let (mb, acc, iterations) = study2_sizes(quick);
+    let mut largest = None;
     for (run, &n) in runs.iter().zip(study2_n(quick)) {
         let l = load_run(data, run)?;
         let samples = l.classic.totals();
-        let s = ProfileSummary::of(&run.label, &samples, l.hz);
+        let s = ProfileSummary::of(&run.label, &samples, l.hz).with_memory(&l.per_process.records);
         if let Some(u) = s.utilization {
             points.push((n, u * 100.0));
+        }
+        match s.memory {
+            Some(m) => memory.push((n, s.utilization.map(|u| u * 100.0), m)),
+            None => report.check(
+                format!("{}: the per-process recording carries memory", run.label),
+                false,
+                || format!("{}.ext.dat has no memory columns", run.name),
+            ),
         }
         accumulated.push(chart::series_of(
             run.label.as_str(),
             &analysis::accumulated_faults(&samples, l.hz),
         ));
         report.summaries.push(s);
+        largest = Some((n, l));
     }
     let want: Vec<u32> = study2_n(quick).to_vec();
     let got: Vec<u32> = points.iter().map(|p| p.0).collect();
@@ -427,7 +498,44 @@ fn analyse_two(runs: &[Run], data: &Path, plots: &Path, quick: bool) -> Result<R
         got == want,
         || format!("points for N = {got:?}, expected {want:?}"),
     );
-    let (mb, acc) = if quick { (32, 2000) } else { (200, 10000) };
+    let got: Vec<u32> = memory.iter().map(|p| p.0).collect();
+    report.check(
+        "case study 2 has one memory point per N",
+        got == want,
+        || format!("memory for N = {got:?}, expected {want:?}"),
+    );
+    let mib = |b: u64| analysis::mib(b);
+    report.check(
+        "the peak of the summed RSS + swap grows with N",
+        memory
+            .windows(2)
+            .all(|w| w[1].2.rss_swap_bytes > w[0].2.rss_swap_bytes),
+        || {
+            let peaks: Vec<_> = memory
+                .iter()
+                .map(|(n, _, m)| format!("N={n}: {:.0} MiB", mib(m.rss_swap_bytes)))
+                .collect();
+            peaks.join(", ")
+        },
+    );
+    // What the random writes reach: each process's pages, summed.
+    let touched = expected_touched_mib(mb, acc * iterations);
+    for (n, _, m) in &memory {
+        let want = 0.75 * f64::from(*n) * touched;
+        report.check(
+            format!(
+                "N={n}: the peak of RSS + swap is at least 3/4 of the {:.0} MiB the writes reach",
+                f64::from(*n) * touched
+            ),
+            mib(m.rss_swap_bytes) >= want,
+            || format!("{:.0} MiB", mib(m.rss_swap_bytes)),
+        );
+        report.check(
+            format!("N={n}: the peak of the summed RSS is within the RAM ({ram_mib:.0} MiB)"),
+            mib(m.rss_bytes) <= ram_mib,
+            || format!("{:.0} MiB", mib(m.rss_bytes)),
+        );
+    }
     save(
         &mut report,
         plots,
@@ -447,7 +555,76 @@ fn analyse_two(runs: &[Run], data: &Path, plots: &Path, quick: bool) -> Result<R
             series: accumulated,
         },
     )?;
+    save_sized(
+        &mut report,
+        plots,
+        "case_study_2_memory",
+        &Chart::UtilizationMemory {
+            title: format!("Case study 2: utilization and memory, N x work {mb} R {acc}"),
+            points: memory
+                .iter()
+                .filter_map(|&(n, u, m)| {
+                    Some(NPoint {
+                        n,
+                        utilization: u?,
+                        rss_mib: mib(m.rss_bytes),
+                        swap_mib: mib(m.swap_bytes),
+                        rss_swap_mib: mib(m.rss_swap_bytes),
+                    })
+                })
+                .collect(),
+            cpus: Some(CPUS),
+            ram_mib: Some(ram_mib),
+        },
+        TWO_PANELS,
+    )?;
+    if let Some((n, l)) = &largest {
+        let title = format!("Case study 2: memory and major faults, N={n}");
+        if let Some(c) = chart::memory_of(&title, &l.per_process, l.hz, Some(ram_mib)) {
+            save(
+                &mut report,
+                plots,
+                &format!("case_study_2_memory_n{n:02}"),
+                &c,
+            )?;
+        }
+    }
+    let json = study2_json(&report.summaries, study2_n(quick), ram_mib);
+    fs::write(
+        data.join("case_study_2_summary.json"),
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json).map_err(|e| err!("{e}"))?
+        ),
+    )?;
     Ok(report)
+}
+
+/// The figures of case study 2 per N, for scripts: the summary table's,
+/// with the memory peaks in bytes and the RAM.
+fn study2_json(summaries: &[ProfileSummary], ns: &[u32], ram_mib: f64) -> serde_json::Value {
+    let runs: Vec<serde_json::Value> = summaries
+        .iter()
+        .zip(ns)
+        .map(|(s, n)| {
+            let m = s.memory.unwrap_or_default();
+            serde_json::json!({
+                "n": n,
+                "samples": s.samples,
+                "minor_faults": s.counters.minor,
+                "major_faults": s.counters.major,
+                "completion_s": (s.completion_s * 1000.0).round() / 1000.0,
+                "utilization_pct": s.utilization.map(|u| (u * 1000.0).round() / 10.0),
+                "peak_rss_bytes": s.memory.map(|_| m.rss_bytes),
+                "peak_swap_bytes": s.memory.map(|_| m.swap_bytes),
+                "peak_rss_swap_bytes": s.memory.map(|_| m.rss_swap_bytes),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "ram_bytes": (ram_mib * 1024.0 * 1024.0).round() as u64,
+        "runs": runs,
+    })
 }
 
 /// Runs a study end to end; returns the report (checks not yet judged).
@@ -599,7 +776,7 @@ mod tests {
             "nice \"$B/work\" 1024 R 50000 2>>\"$D/case_study_1_r_pair.work.log\" & pids=\"$pids $!\""
         ));
         assert!(s.contains("\"$B/monitor\" --header > \"$D/case_study_1_l_pair.dat\""));
-        assert!(s.contains("--per-process > \"$D/case_study_1_r_pair.ext.dat\""));
+        assert!(s.contains("--per-process --format csv > \"$D/case_study_1_r_pair.ext.dat\""));
         assert_eq!(s.matches("\"$B/pfprof\" reset").count(), 2);
         let two = script(
             Study::Two,
@@ -611,5 +788,53 @@ mod tests {
             two.matches("\"$B/work\" 32 R 2000").count(),
             1 + 5 + 11 + 16
         );
+        // The recording carries the memory; the RAM is saved beside it.
+        assert_eq!(
+            two.matches("--per-process --format csv > \"$D/case_study_2_n")
+                .count(),
+            4
+        );
+        assert!(two.contains("grep -E '^(MemTotal|SwapTotal):' /proc/meminfo;"));
+    }
+
+    #[test]
+    fn the_ram_comes_from_meminfo() {
+        let machine = "6.12.117\ncpus 2\nMem:   3948  40\nMemTotal:        4043620 kB\n\
+                       SwapTotal:       2097148 kB\nstate: idle\n";
+        assert_eq!(parse_mem_total_mib(machine), Some(4043620.0 / 1024.0));
+        assert_eq!(parse_mem_total_mib("Mem: 3948\n"), None);
+        assert_eq!(parse_mem_total_mib("MemTotal: lots\n"), None);
+    }
+
+    #[test]
+    fn the_pages_random_writes_reach() {
+        // The docs' figure: 51,200 pages, 200,000 writes: 50,170 pages.
+        let mib = expected_touched_mib(200, 200_000);
+        assert!((mib * 256.0 - 50_170.0).abs() < 1.0, "{}", mib * 256.0);
+        assert_eq!(expected_touched_mib(32, 0), 0.0);
+    }
+
+    #[test]
+    fn the_json_has_a_run_per_n_with_its_memory() {
+        let p = Profile::parse("0 10 2 500000000\n1000 5 1 500000000\n".as_bytes()).unwrap();
+        let samples = p.totals();
+        let mut with = ProfileSummary::of("N=22", &samples, 1000);
+        with.memory = Some(analysis::MemoryPeaks {
+            rss_bytes: 3 << 30,
+            swap_bytes: 1 << 30,
+            rss_swap_bytes: 4 << 30,
+        });
+        let without = ProfileSummary::of("N=1", &samples, 1000);
+        let json = study2_json(&[without, with], &[1, 22], 3948.5);
+        assert_eq!(json["ram_bytes"], 3948.5 * 1024.0 * 1024.0);
+        assert_eq!(json["runs"][0]["n"], 1);
+        assert!(json["runs"][0]["peak_rss_bytes"].is_null());
+        let r = &json["runs"][1];
+        assert_eq!(r["n"], 22);
+        assert_eq!(r["major_faults"], 3);
+        assert_eq!(r["utilization_pct"], 100.0);
+        assert_eq!(r["peak_rss_bytes"], 3u64 << 30);
+        assert_eq!(r["peak_swap_bytes"], 1u64 << 30);
+        assert_eq!(r["peak_rss_swap_bytes"], 4u64 << 30);
     }
 }
