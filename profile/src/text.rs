@@ -37,6 +37,28 @@ pub fn optional(v: Option<f64>) -> String {
     }
 }
 
+/// A size in bytes as top prints memory, in binary units with at most one
+/// decimal: `0`, `512K`, `12.3M`, `4.0G`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [
+        ("T", 1 << 40),
+        ("G", 1 << 30),
+        ("M", 1 << 20),
+        ("K", 1 << 10),
+    ];
+    for (unit, size) in UNITS {
+        if n >= size {
+            let v = n as f64 / size as f64;
+            return if v < 100.0 {
+                format!("{v:.1}{unit}")
+            } else {
+                format!("{v:.0}{unit}")
+            };
+        }
+    }
+    n.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +80,15 @@ mod tests {
         );
         assert_eq!(optional(None), "-");
         assert_eq!(optional(Some(2.25)), "2.2");
+    }
+
+    #[test]
+    fn bytes_in_binary_units() {
+        assert_eq!(bytes(0), "0");
+        assert_eq!(bytes(1023), "1023");
+        assert_eq!(bytes(512 << 10), "512K");
+        assert_eq!(bytes(12_288_000), "11.7M");
+        assert_eq!(bytes(4 << 30), "4.0G");
+        assert_eq!(bytes(u64::MAX), "16777216T");
     }
 }

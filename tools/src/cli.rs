@@ -110,6 +110,10 @@ pub enum SortKey {
     /// CPU%, highest first
     #[value(alias = "cpu%")]
     Cpu,
+    /// RSS (resident memory), largest first
+    Rss,
+    /// SWAP (swapped-out memory), largest first
+    Swap,
     /// SINCE, longest registered first
     Since,
 }
@@ -123,7 +127,9 @@ impl SortKey {
             SortKey::Minflt => SortKey::Majflt,
             SortKey::Majflt => SortKey::Faults,
             SortKey::Faults => SortKey::Cpu,
-            SortKey::Cpu => SortKey::Since,
+            SortKey::Cpu => SortKey::Rss,
+            SortKey::Rss => SortKey::Swap,
+            SortKey::Swap => SortKey::Since,
             SortKey::Since => SortKey::Pid,
         }
     }
@@ -137,6 +143,8 @@ impl SortKey {
             SortKey::Majflt => "MAJFLT/s",
             SortKey::Faults => "FAULTS",
             SortKey::Cpu => "CPU%",
+            SortKey::Rss => "RSS",
+            SortKey::Swap => "SWAP",
             SortKey::Since => "SINCE",
         }
     }
@@ -165,6 +173,12 @@ Columns:
             pfprof-top started watching; replay: since the
             process's first record)
   CPU%      CPU time over the interval, in % of one CPU (200: two)
+  RSS       resident memory (anon + file + shmem) at the latest
+            sample, as /proc/PID/status's VmRSS (csv, json:
+            rss_bytes)
+  SWAP      swapped-out memory at the latest sample, as VmSwap
+            (csv, json: swap_bytes); memory is - when unknown (a
+            recording made without it)
   SINCE     time since registration (procfs: since watched)
   A rate is - (csv: empty, json: null) when unknown: a counter went
   backwards (a reset), or no interval has passed yet. The first
@@ -577,8 +591,9 @@ mod tests {
     fn top_sort_keys_are_named_by_their_columns() {
         assert_eq!(SortKey::Minflt.column(), "MINFLT/s");
         assert_eq!(SortKey::Cpu.column(), "CPU%");
+        assert_eq!(SortKey::Rss.column(), "RSS");
         let mut k = SortKey::Pid;
-        for _ in 0..7 {
+        for _ in 0..9 {
             k = k.next();
         }
         assert_eq!(k, SortKey::Pid);

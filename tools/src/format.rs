@@ -8,7 +8,7 @@
 use clap::ValueEnum;
 
 pub use pfprof_profile::analysis::rate_per_s;
-pub use pfprof_profile::text::{duration_ns, optional, thousands};
+pub use pfprof_profile::text::{bytes, duration_ns, optional, thousands};
 
 /// Output formats of sample and record lines (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -301,7 +301,9 @@ fn the_screen_is_clipped_follows_resizes_and_has_help_and_sort_keys() {
     // Sort keys are named by their columns; r reverses.
     pty.send(b"s");
     pty.wait_for("the CPU% sort", |s| row(s, 1).contains("sort CPU% desc"));
-    pty.send(b"ss");
+    pty.send(b"s");
+    pty.wait_for("the RSS sort", |s| row(s, 1).contains("sort RSS desc"));
+    pty.send(b"sss");
     pty.wait_for("the PID sort", |s| row(s, 1).contains("sort PID asc"));
     let mut pids: Vec<u32> = procs.0.iter().map(Child::id).collect();
     pids.sort_unstable();
@@ -391,7 +393,7 @@ fn ctrl_z_and_sigtstp_restore_the_terminal_and_fg_resumes() {
     });
     pty.send(b"s");
     pty.wait_for("the sort key after SIGCONT", |s| {
-        row(s, 1).contains("sort SINCE")
+        row(s, 1).contains("sort RSS")
     });
     pty.send(b"\x03"); // Ctrl-C
     pty.wait_for("the shell", |s| !s.alternate_screen());
@@ -564,6 +566,8 @@ fn batch_csv_and_json_parse_with_timestamps_and_plain_numbers() {
             "majflt_per_s",
             "faults",
             "cpu_percent",
+            "rss_bytes",
+            "swap_bytes",
             "since_s"
         ]
     );
@@ -585,6 +589,9 @@ fn batch_csv_and_json_parse_with_timestamps_and_plain_numbers() {
         }
         assert!(!row[7].contains(','), "{row:?}");
         row[7].parse::<u64>().unwrap();
+        // A sleep has some resident memory, from /proc/PID/status.
+        assert!(row[9].parse::<u64>().unwrap() > 0, "RSS: {row:?}");
+        row[10].parse::<u64>().expect("swap bytes");
     }
     assert!(last_elapsed >= 0.55, "{last_elapsed}");
 

@@ -80,6 +80,10 @@ fn batch_mode_shows_a_running_workload() {
         assert_eq!(f[3], work.id().to_string(), "{l}");
         assert_eq!(f[4], "work", "{l}");
         assert!(f[7].parse::<u64>().expect("plain FAULTS") > 0, "{l}");
+        // Its memory, from its records in the extended ring.
+        let rss: u64 = f[9].parse().expect("plain rss_bytes");
+        assert!(rss >= 1 << 20, "RSS of work: {l}");
+        f[10].parse::<u64>().expect("plain swap_bytes");
     }
 }
 

@@ -60,6 +60,10 @@ pub struct Record<'a> {
     pub faults: u64,
     /// CPU time in percent of one CPU.
     pub cpu_percent: Option<f64>,
+    /// Resident memory at the latest sample, in bytes.
+    pub rss_bytes: Option<u64>,
+    /// Swapped-out memory at the latest sample, in bytes.
+    pub swap_bytes: Option<u64>,
     /// Seconds since registration.
     pub since_s: f64,
 }
@@ -90,6 +94,8 @@ pub fn records<'a>(f: &Frame<'a>) -> Vec<Record<'a>> {
                 .map(|v| round(v, 1)),
             faults: r.total_faults,
             cpu_percent: r.cpu_percent.filter(|v| v.is_finite()).map(|v| round(v, 1)),
+            rss_bytes: r.rss_bytes,
+            swap_bytes: r.swap_bytes,
             since_s: round(secs(r.registered_for_ns), 3),
         })
         .collect()
@@ -113,7 +119,7 @@ pub fn write_text(w: &mut impl Write, f: &Frame<'_>) -> std::io::Result<()> {
     writeln!(w, "{}", title(f))?;
     let mut b = Builder::default();
     b.push_record([
-        "PID", "COMMAND", "MINFLT/s", "MAJFLT/s", "FAULTS", "CPU%", "SINCE",
+        "PID", "COMMAND", "MINFLT/s", "MAJFLT/s", "FAULTS", "CPU%", "RSS", "SWAP", "SINCE",
     ]);
     for r in f.rows {
         b.push_record([
@@ -123,6 +129,8 @@ pub fn write_text(w: &mut impl Write, f: &Frame<'_>) -> std::io::Result<()> {
             format::optional(r.majflt_per_s),
             format::thousands(r.total_faults),
             format::optional(r.cpu_percent),
+            r.rss_bytes.map_or_else(|| "-".to_owned(), format::bytes),
+            r.swap_bytes.map_or_else(|| "-".to_owned(), format::bytes),
             format::duration_ns(r.registered_for_ns),
         ]);
     }
@@ -268,11 +276,12 @@ mod tests {
         let cells = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         assert_eq!(
             cells(lines[1]),
-            ["PID", "COMMAND", "MINFLT/s", "MAJFLT/s", "FAULTS", "CPU%", "SINCE"]
+            ["PID", "COMMAND", "MINFLT/s", "MAJFLT/s", "FAULTS", "CPU%", "RSS", "SWAP", "SINCE"]
         );
+        // The fixture's memory: 3000 pages resident, 3000 bytes swapped.
         assert_eq!(
             cells(lines[2]),
-            ["7", "work", "1000.0", "2.0", "3,004", "50.0", "12.00s"]
+            ["7", "work", "1000.0", "2.0", "3,004", "50.0", "11.7M", "2.9K", "12.00s"]
         );
     }
 
@@ -295,16 +304,16 @@ mod tests {
             lines.next(),
             Some(
                 "time,elapsed_s,interval_s,pid,command,minflt_per_s,majflt_per_s,faults,\
-                 cpu_percent,since_s"
+                 cpu_percent,rss_bytes,swap_bytes,since_s"
             )
         );
         assert_eq!(
             lines.next(),
-            Some("1970-01-01T00:00:22.000Z,2.0,2.0,7,work,1000.0,2.0,3004,50.0,12.0")
+            Some("1970-01-01T00:00:22.000Z,2.0,2.0,7,work,1000.0,2.0,3004,50.0,12288000,3000,12.0")
         );
         assert_eq!(
             lines.next(),
-            Some("1970-01-01T00:00:22.000Z,2.0,2.0,12,\"a, \"\"b\"\"\",0.4,0.0,5,,12.0")
+            Some("1970-01-01T00:00:22.000Z,2.0,2.0,12,\"a, \"\"b\"\"\",0.4,0.0,5,,20480,5,12.0")
         );
         let json = frame_text(|w| write_json(w, &f));
         let v: Vec<serde_json::Value> = json
@@ -316,5 +325,7 @@ mod tests {
         assert_eq!(v[0]["time"], "1970-01-01T00:00:22.000Z");
         assert_eq!(v[1]["cpu_percent"], serde_json::Value::Null);
         assert_eq!(v[1]["command"], "a, \"b\"");
+        assert_eq!(v[0]["rss_bytes"], 12_288_000);
+        assert_eq!(v[0]["swap_bytes"], 3000);
     }
 }

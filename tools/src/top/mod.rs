@@ -12,8 +12,11 @@ use std::cmp::Ordering;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 
+use std::collections::BTreeMap;
+
+use libpfprof::ext::{Footprint, RecordFlags, Stream};
 use libpfprof::procfs::Watch;
-use libpfprof::{Counters, Error, Pid, ProcStats, Profiler, State};
+use libpfprof::{Counters, Error, Mapping, Pid, ProcStats, Profiler, State};
 
 use crate::cli::{Backend, SortKey, TopCli};
 use crate::format;
@@ -50,8 +53,50 @@ pub struct Snapshot {
     pub period_us: u32,
     /// The processes: counters and command name.
     pub procs: Vec<(ProcStats, String)>,
+    /// The processes' memory at their latest sample, where known.
+    pub memory: BTreeMap<Pid, Footprint>,
     /// Where the figures came from.
     pub origin: Origin,
+}
+
+/// The latest memory figures of each process, from the module's extended
+/// ring (the QUERY_PID ioctl has counters only): followed from its oldest
+/// record on, so the first frame has them too.
+#[derive(Debug)]
+pub struct MemoryRing {
+    region: Mapping,
+    stream: Stream,
+    latest: BTreeMap<Pid, Footprint>,
+}
+
+impl MemoryRing {
+    /// Maps the extended region and starts at its oldest record.
+    pub fn open(p: &Profiler) -> Result<MemoryRing> {
+        let region = p.map_extended()?;
+        let stream = Stream::from_oldest(&region)?;
+        Ok(MemoryRing {
+            region,
+            stream,
+            latest: BTreeMap::new(),
+        })
+    }
+
+    /// Reads the new records; returns the latest figures by pid. (Records
+    /// lost to a reader that fell behind only delay the figures: the next
+    /// record of each process brings them.)
+    pub fn poll(&mut self) -> Result<&BTreeMap<Pid, Footprint>> {
+        let batch = self.stream.poll(&self.region)?;
+        for r in &batch.records {
+            if let Some(pid) = r.pid {
+                if r.flags.contains(RecordFlags::EXITED) {
+                    self.latest.remove(&pid);
+                } else {
+                    self.latest.insert(pid, r.memory);
+                }
+            }
+        }
+        Ok(&self.latest)
+    }
 }
 
 /// The command name of a process (`/proc/PID/comm`), or `?`.
@@ -62,8 +107,10 @@ fn comm(pid: Pid) -> String {
 }
 
 /// Collects a snapshot of the registered processes, or of those of `only`
-/// among them (a process that goes away meanwhile is skipped).
-pub fn collect(p: &Profiler, only: Option<&[Pid]>) -> Result<Snapshot> {
+/// among them (a process that goes away meanwhile is skipped), with their
+/// memory from `ring`.
+pub fn collect(p: &Profiler, only: Option<&[Pid]>, ring: &mut MemoryRing) -> Result<Snapshot> {
+    let memory = ring.poll()?.clone();
     let status = p.query()?;
     let mut procs = Vec::new();
     for pid in p.list()? {
@@ -82,6 +129,7 @@ pub fn collect(p: &Profiler, only: Option<&[Pid]>) -> Result<Snapshot> {
         state: status.state,
         period_us: status.period_us,
         procs,
+        memory,
         origin: Origin::Module,
     })
 }
@@ -89,18 +137,16 @@ pub fn collect(p: &Profiler, only: Option<&[Pid]>) -> Result<Snapshot> {
 /// Collects a snapshot from /proc (`--backend procfs`); a process that is
 /// gone is dropped. `period_us` is the refresh delay.
 pub fn collect_procfs(watch: &mut Watch, period_us: u32) -> Result<Snapshot> {
-    let procs = watch
-        .collect()?
-        .into_iter()
-        .filter(|c| !c.exited)
-        .map(|c| (c.stats, c.comm))
-        .collect();
+    let live: Vec<_> = watch.collect()?.into_iter().filter(|c| !c.exited).collect();
+    let memory = live.iter().map(|c| (c.stats.pid, c.memory)).collect();
+    let procs = live.into_iter().map(|c| (c.stats, c.comm)).collect();
     Ok(Snapshot {
         at_ns: libpfprof::monotonic_now_ns(),
         wall: SystemTime::now(),
         state: State::Running,
         period_us,
         procs,
+        memory,
         origin: Origin::Procfs,
     })
 }
@@ -120,6 +166,10 @@ pub struct Row {
     pub total_faults: u64,
     /// CPU utilization over the interval, in percent of one CPU.
     pub cpu_percent: Option<f64>,
+    /// Resident memory (anonymous + file + shmem) at the latest sample.
+    pub rss_bytes: Option<u64>,
+    /// Swapped-out memory at the latest sample.
+    pub swap_bytes: Option<u64>,
     /// How long it has been registered, in nanoseconds.
     pub registered_for_ns: u64,
 }
@@ -159,6 +209,8 @@ pub fn model(prev: Option<&Snapshot>, cur: &Snapshot, sort: SortKey) -> Vec<Row>
                 total_faults: now.faults(),
                 cpu_percent: format::rate_per_s(base.cpu_ns, now.cpu_ns, dt)
                     .map(|ns_per_s| ns_per_s / 1e7),
+                rss_bytes: cur.memory.get(&s.pid).map(Footprint::rss_bytes),
+                swap_bytes: cur.memory.get(&s.pid).map(|m| m.swap_bytes),
                 registered_for_ns: cur.at_ns.saturating_sub(s.registered_ns),
             }
         })
@@ -183,6 +235,8 @@ pub fn sort_rows(rows: &mut [Row], sort: SortKey, reverse: bool) {
             SortKey::Majflt => desc(a.majflt_per_s, b.majflt_per_s),
             SortKey::Faults => b.total_faults.cmp(&a.total_faults),
             SortKey::Cpu => desc(a.cpu_percent, b.cpu_percent),
+            SortKey::Rss => b.rss_bytes.cmp(&a.rss_bytes),
+            SortKey::Swap => b.swap_bytes.cmp(&a.swap_bytes),
             SortKey::Since => b.registered_for_ns.cmp(&a.registered_for_ns),
         };
         let o = primary.then(a.pid.cmp(&b.pid));
@@ -217,8 +271,9 @@ pub fn nothing(origin: Origin) -> &'static str {
 /// Where `pfprof-top` collects from.
 #[derive(Debug)]
 pub enum Source {
-    /// The module, optionally only some pids.
-    Module(Profiler, Option<Vec<Pid>>),
+    /// The module, optionally only some pids, with the ring the memory
+    /// figures come from.
+    Module(Profiler, Option<Vec<Pid>>, MemoryRing),
     /// /proc.
     Procfs(Watch, u32),
     /// A recording.
@@ -254,7 +309,8 @@ impl Source {
                         "pfprof-top: process {pid} is not registered (yet): no row until it is"
                     )?;
                 }
-                Source::Module(p, pids)
+                let ring = MemoryRing::open(&p)?;
+                Source::Module(p, pids, ring)
             }
             Backend::Procfs => {
                 let mut watch = Watch::new();
@@ -280,7 +336,7 @@ impl Source {
     /// The next snapshot; `None` at the end of a replay.
     pub fn collect(&mut self) -> Result<Option<Snapshot>> {
         Ok(match self {
-            Source::Module(p, only) => Some(collect(p, only.as_deref())?),
+            Source::Module(p, only, ring) => Some(collect(p, only.as_deref(), ring)?),
             Source::Procfs(w, period_us) => Some(collect_procfs(w, *period_us)?),
             Source::Replay(r) => r.next_snapshot(),
         })
@@ -343,6 +399,16 @@ mod tests {
             state: State::Running,
             period_us: 50_000,
             origin: Origin::Module,
+            memory: procs
+                .iter()
+                .map(|&(p, _, min, _, _)| {
+                    let mut m = Footprint::default();
+                    // Fixture memory: the minor faults in pages.
+                    m.rss_anon_bytes = min * 4096;
+                    m.swap_bytes = min;
+                    (pid(p), m)
+                })
+                .collect(),
             procs: procs
                 .iter()
                 .map(|&(p, c, min, maj, cpu)| {

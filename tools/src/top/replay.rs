@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use libpfprof::ext::Footprint;
 use libpfprof::{Counters, Pid, ProcStats, State};
 
 use super::{Origin, Snapshot};
@@ -52,6 +53,8 @@ pub struct Replay {
     commands: BTreeMap<i32, String>,
     last_at_ns: u64,
     exited: Vec<i32>,
+    /// The latest memory figures of each pid, from recordings that have them.
+    memory: BTreeMap<i32, Footprint>,
 }
 
 impl Replay {
@@ -117,6 +120,7 @@ impl Replay {
             commands: BTreeMap::new(),
             last_at_ns: 0,
             exited: Vec::new(),
+            memory: BTreeMap::new(),
         })
     }
 
@@ -139,6 +143,14 @@ impl Replay {
                     registered_ns: t.at_ns.saturating_sub(period_ns),
                 });
                 c.sums = c.sums.saturating_add(r.counters);
+                if let Some(m) = r.memory() {
+                    let mut f = Footprint::default();
+                    f.rss_anon_bytes = m.rss_anon_bytes;
+                    f.rss_file_bytes = m.rss_file_bytes;
+                    f.rss_shmem_bytes = m.rss_shmem_bytes;
+                    f.swap_bytes = m.swap_bytes;
+                    self.memory.insert(r.pid, f);
+                }
                 if r.exited() {
                     gone.push(r.pid);
                 }
@@ -180,7 +192,13 @@ impl Replay {
                 (c.stats(), command.map_or("?", String::as_str).to_owned())
             })
             .collect();
+        let memory = self
+            .present
+            .iter()
+            .filter_map(|&p| Some((Pid::new(p)?, *self.memory.get(&p)?)))
+            .collect();
         Some(Snapshot {
+            memory,
             at_ns: self.last_at_ns,
             wall: SystemTime::now(),
             state: State::Running,

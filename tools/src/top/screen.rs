@@ -32,7 +32,8 @@ pub const HELP: &str = "\
 pfprof-top keys
   q, Ctrl-C      quit
   s              sort by the next column (PID, COMMAND, MINFLT/s, MAJFLT/s,
-                 FAULTS, CPU%, SINCE); the sorted column has an arrow
+                 FAULTS, CPU%, RSS, SWAP, SINCE); the sorted column has
+                 an arrow
   r              reverse the sort order
   Up/Down, PgUp/PgDn, Home/End
                  scroll the table
@@ -46,6 +47,8 @@ Columns
   MAJFLT/s  major page faults per second (read from disk or swap)
   FAULTS    minor + major faults since registration
   CPU%      CPU time over the interval, % of one CPU (200 = two CPUs)
+  RSS       resident memory at the latest sample (anon + file + shmem)
+  SWAP      swapped-out memory at the latest sample
   SINCE     time since registration
   -         unknown: no interval yet, or a counter went backwards";
 
@@ -232,6 +235,8 @@ impl View {
             SortKey::Majflt,
             SortKey::Faults,
             SortKey::Cpu,
+            SortKey::Rss,
+            SortKey::Swap,
             SortKey::Since,
         ];
         let header = TableRow::new(columns.iter().map(|&k| {
@@ -262,6 +267,8 @@ impl View {
                 right(format::optional(r.majflt_per_s)),
                 right(format::thousands(r.total_faults)),
                 right(format::optional(r.cpu_percent)),
+                right(r.rss_bytes.map_or_else(|| "-".to_owned(), format::bytes)),
+                right(r.swap_bytes.map_or_else(|| "-".to_owned(), format::bytes)),
                 right(format::duration_ns(r.registered_for_ns)),
             ])
         });
@@ -271,6 +278,8 @@ impl View {
             Constraint::Length(9),
             Constraint::Length(9),
             Constraint::Length(11),
+            Constraint::Length(6),
+            Constraint::Length(6),
             Constraint::Length(6),
             Constraint::Length(8),
         ];
@@ -496,6 +505,9 @@ mod tests {
         assert!(v.key(KeyEvent::from(KeyCode::Char('s'))));
         assert_eq!(v.sort, SortKey::Cpu);
         assert!(screen(&mut v, 80, 8)[1].contains("sort CPU% desc"));
+        v.key(KeyEvent::from(KeyCode::Char('s')));
+        assert!(screen(&mut v, 80, 8)[1].contains("sort RSS desc"));
+        v.key(KeyEvent::from(KeyCode::Char('s')));
         v.key(KeyEvent::from(KeyCode::Char('s')));
         v.key(KeyEvent::from(KeyCode::Char('s')));
         assert_eq!(v.sort, SortKey::Pid);
