@@ -290,6 +290,16 @@ fn poll_ring(ring: &mut std::result::Result<Ring, String>, pid: Pid) {
     }
 }
 
+/// How long to wait for a process's `EXITED` record: the sampler writes it
+/// at its next tick, so three periods, at most 1 s.
+fn exit_record_deadline(p: &Profiler) -> Instant {
+    let period = p
+        .query()
+        .map(|s| Duration::from_micros(s.period_us.into()))
+        .unwrap_or(Duration::from_millis(50));
+    Instant::now() + (3 * period).min(Duration::from_secs(1))
+}
+
 /// pfprof's figures of the exited, unreaped child `pid`.
 ///
 /// The sampler drops an exited process at its next tick, after writing its
@@ -310,11 +320,7 @@ fn final_figures(p: &Profiler, pid: Pid, ring: &mut std::result::Result<Ring, St
         Err(libpfprof::Error::NotRegistered { .. }) => {}
         Err(e) => return Profiled::Missing(e.to_string()),
     }
-    let period = p
-        .query()
-        .map(|s| Duration::from_micros(s.period_us.into()))
-        .unwrap_or(Duration::from_millis(50));
-    let deadline = Instant::now() + (3 * period).min(Duration::from_secs(1));
+    let deadline = exit_record_deadline(p);
     loop {
         poll_ring(ring, pid);
         let r = match ring {
@@ -349,11 +355,7 @@ fn final_figures(p: &Profiler, pid: Pid, ring: &mut std::result::Result<Ring, St
 /// without it, the largest so far. `None` when the ring was unusable or
 /// lost records, or holds none of the process's.
 fn final_peak(p: &Profiler, pid: Pid, ring: &mut std::result::Result<Ring, String>) -> Option<u64> {
-    let period = p
-        .query()
-        .map(|s| Duration::from_micros(s.period_us.into()))
-        .unwrap_or(Duration::from_millis(50));
-    let deadline = Instant::now() + (3 * period).min(Duration::from_secs(1));
+    let deadline = exit_record_deadline(p);
     loop {
         poll_ring(ring, pid);
         let r = ring.as_ref().ok().filter(|r| r.tally.lost() == 0)?;
