@@ -50,6 +50,9 @@ fn main() -> ExitCode {
             Err(libpfprof::Error::AlreadyRegistered { .. }) => None,
             Err(e) => {
                 eprintln!("work: cannot register with pfprof: {e}");
+                if matches!(e, libpfprof::Error::ModuleNotLoaded { .. }) {
+                    eprintln!("work: to run it unprofiled, add --no-register");
+                }
                 return ExitCode::FAILURE;
             }
         }
