@@ -45,7 +45,10 @@ fn work_without_the_module_says_so() {
     assert_eq!(o.status.code(), Some(1));
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.starts_with("work: cannot register with pfprof: the pfprof module is not loaded"));
-    assert!(e.contains("work: to run it unprofiled, add --no-register"), "{e}");
+    assert!(
+        e.contains("work: to run it unprofiled, add --no-register"),
+        "{e}"
+    );
 }
 
 #[test]
