@@ -60,8 +60,9 @@ pub struct Snapshot {
 }
 
 /// The latest memory figures of each process, from the module's extended
-/// ring (the QUERY_PID ioctl has counters only): followed from its oldest
-/// record on, so the first frame has them too.
+/// ring (the QUERY_PID ioctl has counters only): followed from the last
+/// ticks' records on (each tick writes one per registered process), so the
+/// first frame has them too without reading the whole ring first.
 #[derive(Debug)]
 pub struct MemoryRing {
     region: Mapping,
@@ -70,10 +71,12 @@ pub struct MemoryRing {
 }
 
 impl MemoryRing {
-    /// Maps the extended region and starts at its oldest record.
+    /// Maps the extended region and starts three ticks back.
     pub fn open(p: &Profiler) -> Result<MemoryRing> {
         let region = p.map_extended()?;
-        let stream = Stream::from_oldest(&region)?;
+        let per_tick = u64::from(p.query()?.registered).saturating_add(1);
+        let head = libpfprof::ext::header(&region)?.head;
+        let stream = Stream::starting_at(&region, head.saturating_sub(3 * per_tick))?;
         Ok(MemoryRing {
             region,
             stream,
