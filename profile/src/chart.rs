@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -301,7 +302,25 @@ fn utilization_chart<DB: DrawingBackend>(
         .x_label_formatter(&|v| format!("{v:.0}"))
         .y_label_formatter(&|v| format!("{v:.0}%"))
         .draw()?;
-    if let (Some(c), Some(cpus)) = (ceiling, cpus) {
+    let xy: Vec<(f64, f64)> = points.iter().map(|&(n, u)| (f64::from(n), u)).collect();
+    utilization_series(&mut chart, &xy, ceiling.zip(cpus), x_top, |x, y| {
+        (format!("N={x:.0}: {y:.1}%"), (-50, -32))
+    })?;
+    root.present()
+}
+
+/// The utilization series of a chart against N: the ceiling of all CPUs
+/// busy (`ceiling`: the line's height and the CPUs), the utilization line,
+/// each point with its value (`label` gives the text and its offset), and
+/// the legend.
+fn utilization_series<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    xy: &[(f64, f64)],
+    ceiling: Option<(f64, u32)>,
+    x_top: f64,
+    label: impl Fn(f64, f64) -> (String, (i32, i32)),
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    if let Some((c, cpus)) = ceiling {
         let grey = RGBColor(127, 127, 127);
         chart
             .draw_series(LineSeries::new(
@@ -314,20 +333,16 @@ fn utilization_chart<DB: DrawingBackend>(
             });
     }
     let c = color(0);
-    let xy: Vec<(f64, f64)> = points.iter().map(|&(n, u)| (f64::from(n), u)).collect();
     chart
         .draw_series(LineSeries::new(xy.iter().copied(), c.stroke_width(3)))?
         .label("total CPU utilization")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(3)));
     // Each point with its value just above it.
     chart.draw_series(xy.iter().map(|&(x, y)| {
+        let (text, offset) = label(x, y);
         EmptyElement::at((x, y))
             + Circle::new((0, 0), 7, c.filled())
-            + Text::new(
-                format!("N={x:.0}: {y:.1}%"),
-                (-50, -32),
-                (FONT, 20).into_font().color(&BLACK),
-            )
+            + Text::new(text, offset, (FONT, 20).into_font().color(&BLACK))
     }))?;
     chart
         .configure_series_labels()
@@ -335,8 +350,7 @@ fn utilization_chart<DB: DrawingBackend>(
         .label_font((FONT, 20))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .draw()?;
-    root.present()
+        .draw()
 }
 
 /// Memory against time (MiB, left axis) with the major-fault rate (right
@@ -470,44 +484,14 @@ fn utilization_memory_chart<DB: DrawingBackend>(
         .x_label_formatter(&n_label)
         .y_label_formatter(&|v| format!("{v:.0}%"))
         .draw()?;
-    let u = color(0);
-    if let (Some(c), Some(cpus)) = (ceiling, cpus) {
-        let grey = RGBColor(127, 127, 127);
-        chart
-            .draw_series(LineSeries::new(
-                [(0.0, c), (x_top, c)],
-                grey.stroke_width(2),
-            ))?
-            .label(format!("{cpus} CPUs fully busy"))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 30, y)], grey.stroke_width(2))
-            });
-    }
     let xy: Vec<(f64, f64)> = xs
         .iter()
         .copied()
         .zip(points.iter().map(|p| p.utilization))
         .collect();
-    chart
-        .draw_series(LineSeries::new(xy.iter().copied(), u.stroke_width(3)))?
-        .label("total CPU utilization")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], u.stroke_width(3)));
-    chart.draw_series(xy.iter().map(|&(x, y)| {
-        EmptyElement::at((x, y))
-            + Circle::new((0, 0), 7, u.filled())
-            + Text::new(
-                format!("{y:.1}%"),
-                (-30, -30),
-                (FONT, 20).into_font().color(&BLACK),
-            )
-    }))?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FONT, 20))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    utilization_series(&mut chart, &xy, ceiling.zip(cpus), x_top, |_, y| {
+        (format!("{y:.1}%"), (-30, -30))
+    })?;
 
     // Below: the memory against the RAM.
     let m_max = points
