@@ -61,6 +61,34 @@ impl Profiler {
     /// writing (then the classic ring can only be mapped read-only).
     pub fn open_path(path: impl AsRef<Path>) -> Result<Profiler> {
         let path = path.as_ref();
+        // Something else at the device's path (a `node` directory in the
+        // working directory, a regular file): say what, naming the path.
+        if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::FileTypeExt as _;
+            let t = meta.file_type();
+            let what = if t.is_dir() {
+                Some("a directory")
+            } else if t.is_file() {
+                Some("a regular file")
+            } else if t.is_block_device() || t.is_fifo() || t.is_socket() {
+                Some("not a character device")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(Error::Io {
+                    op: "open the pfprof device",
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "{} is {what}, not the pfprof device node (a character device, \
+                             `mknod node c 423 0`)",
+                            path.display()
+                        ),
+                    ),
+                });
+            }
+        }
         let file = match OpenOptions::new().read(true).write(true).open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {

@@ -10,13 +10,23 @@
 //! | CSV     | `jiffies,minor_faults,major_faults,cpu_ns` (a header line first) | `seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns` (likewise) |
 //! | JSON    | `{"jiffies":..,"minor_faults":..,"major_faults":..,"cpu_ns":..}` | `{"seq":..,"time_ns":..,"jiffies":..,"pid":..,"total":..,"exited":..,"minor_faults":..,..}` |
 //!
+//! In JSON Lines the header is one object line instead of the comments:
+//! `{"pfprof":{"hz":250,"period_us":50000,"commands":{"42":"work"}}}`, so
+//! the output stays JSON Lines. `monitor` adds two fields to its CSV and
+//! JSON lines ([`Stamp`]): `time`, the wall-clock time of the sample (RFC
+//! 3339 in UTC, to the millisecond), and `elapsed_s`, seconds since the
+//! first line's sample; in CSV they are the last two columns. The reader
+//! accepts them and does not keep them.
+//!
 //! The reader takes any mix of them line by line. Lines that are not data
 //! (a CSV header, the classic monitor's `read N profiled data` trailer,
 //! other comments) are skipped; a data line that does not parse is an
 //! [`Error::Line`] with its number.
 
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::path::Path;
+use std::time::SystemTime;
 
 use libpfprof::classic::Sample;
 use libpfprof::Counters;
@@ -217,6 +227,39 @@ impl<F> RecordLine<F> {
     }
 }
 
+/// The wall-clock stamp `monitor` puts on its CSV and JSON lines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stamp {
+    /// The wall-clock time of the sample.
+    pub time: SystemTime,
+    /// Seconds since the first line's sample.
+    pub elapsed_s: f64,
+}
+
+impl Stamp {
+    /// The time as RFC 3339 in UTC, to the millisecond.
+    pub fn rfc3339(&self) -> String {
+        humantime::format_rfc3339_millis(self.time).to_string()
+    }
+
+    /// The elapsed seconds to the millisecond.
+    fn elapsed_ms(&self) -> f64 {
+        (self.elapsed_s * 1000.0).round() / 1000.0
+    }
+}
+
+/// A JSON line with the stamp's two fields after the line's own.
+#[derive(Serialize)]
+struct StampedLine<'a, T> {
+    #[serde(flatten)]
+    line: &'a T,
+    time: String,
+    elapsed_s: f64,
+}
+
+/// The CSV header's columns of a stamp.
+const STAMP_CSV_HEADER: &str = "time,elapsed_s";
+
 const SAMPLE_CSV_HEADER: &str = "jiffies,minor_faults,major_faults,cpu_ns";
 const RECORD_CSV_HEADER: &str =
     "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns";
@@ -234,6 +277,43 @@ fn csv_row(w: &mut impl Write, row: &impl Serialize) -> io::Result<()> {
 fn json_line(w: &mut impl Write, row: &impl Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut *w, row).map_err(io::Error::other)?;
     writeln!(w)
+}
+
+/// A CSV row, with the stamp's two columns at its end.
+fn stamped_csv_row(
+    w: &mut impl Write,
+    row: &impl Serialize,
+    stamp: Option<&Stamp>,
+) -> io::Result<()> {
+    let Some(st) = stamp else {
+        return csv_row(w, row);
+    };
+    let mut line = Vec::with_capacity(128);
+    csv_row(&mut line, row)?;
+    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        line.pop();
+    }
+    w.write_all(&line)?;
+    writeln!(w, ",{},{:.3}", st.rfc3339(), st.elapsed_s)
+}
+
+/// A JSON line, with the stamp's two fields at its end.
+fn stamped_json_line(
+    w: &mut impl Write,
+    line: &impl Serialize,
+    stamp: Option<&Stamp>,
+) -> io::Result<()> {
+    match stamp {
+        None => json_line(w, line),
+        Some(st) => json_line(
+            w,
+            &StampedLine {
+                line,
+                time: st.rfc3339(),
+                elapsed_s: st.elapsed_ms(),
+            },
+        ),
+    }
 }
 
 /// Writes the header comments (`monitor --header`): the `# pfprof` line
@@ -263,9 +343,66 @@ pub fn write_header(w: &mut impl Write, h: &Header) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes the header in `format`: the comments of [`write_header`] for
+/// classic lines and CSV, one object line for JSON Lines
+/// (`{"pfprof":{"hz":250,"period_us":50000,"commands":{"42":"work"}}}`,
+/// with the fields that are set). An empty header writes nothing; a header
+/// with command names only (a process first seen mid-stream) writes them
+/// alone.
+pub fn write_header_as(w: &mut impl Write, format: Format, h: &Header) -> io::Result<()> {
+    if format != Format::Json {
+        return write_header(w, h);
+    }
+    if h.is_empty() {
+        return Ok(());
+    }
+    #[derive(Serialize)]
+    struct Fields<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hz: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        period_us: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        backend: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        start_ns: Option<u64>,
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        commands: &'a BTreeMap<i32, String>,
+    }
+    #[derive(Serialize)]
+    struct Line<'a> {
+        pfprof: Fields<'a>,
+    }
+    json_line(
+        w,
+        &Line {
+            pfprof: Fields {
+                hz: h.hz,
+                period_us: h.period_us,
+                backend: h.backend.map(|b| b.to_string()),
+                start_ns: h.start_ns,
+                commands: &h.commands,
+            },
+        },
+    )
+}
+
+/// The key of the JSON header object.
+const HEADER_KEY: &str = "pfprof";
+
 /// Writes the header line of samples in `format`, if it has one.
 pub fn write_sample_header(w: &mut impl Write, format: Format) -> io::Result<()> {
+    write_sample_header_stamped(w, format, false)
+}
+
+/// [`write_sample_header`]; `stamped`: the lines carry a [`Stamp`].
+pub fn write_sample_header_stamped(
+    w: &mut impl Write,
+    format: Format,
+    stamped: bool,
+) -> io::Result<()> {
     match format {
+        Format::Csv if stamped => writeln!(w, "{SAMPLE_CSV_HEADER},{STAMP_CSV_HEADER}"),
         Format::Csv => writeln!(w, "{SAMPLE_CSV_HEADER}"),
         _ => Ok(()),
     }
@@ -273,31 +410,69 @@ pub fn write_sample_header(w: &mut impl Write, format: Format) -> io::Result<()>
 
 /// Writes one classic sample.
 pub fn write_sample(w: &mut impl Write, format: Format, s: &Sample) -> io::Result<()> {
+    write_sample_stamped(w, format, s, None)
+}
+
+/// [`write_sample`], with the stamp in CSV and JSON (classic lines have
+/// none).
+pub fn write_sample_stamped(
+    w: &mut impl Write,
+    format: Format,
+    s: &Sample,
+    stamp: Option<&Stamp>,
+) -> io::Result<()> {
     match format {
         Format::Classic => writeln!(
             w,
             "{} {} {} {}",
             s.jiffies, s.counters.minor, s.counters.major, s.counters.cpu_ns
         ),
-        Format::Csv => csv_row(w, &SampleLine::from(s)),
-        Format::Json => json_line(w, &SampleLine::from(s)),
+        Format::Csv => stamped_csv_row(w, &SampleLine::from(s), stamp),
+        Format::Json => stamped_json_line(w, &SampleLine::from(s), stamp),
     }
 }
 
 /// Writes the header line of per-process records in `format`, if it has one;
 /// `memory`: the records carry the memory columns.
 pub fn write_record_header(w: &mut impl Write, format: Format, memory: bool) -> io::Result<()> {
-    match format {
-        Format::Csv if memory => writeln!(w, "{RECORD_CSV_HEADER},{MEMORY_CSV_HEADER}"),
-        Format::Csv => writeln!(w, "{RECORD_CSV_HEADER}"),
-        _ => Ok(()),
+    write_record_header_stamped(w, format, memory, false)
+}
+
+/// [`write_record_header`]; `stamped`: the lines carry a [`Stamp`].
+pub fn write_record_header_stamped(
+    w: &mut impl Write,
+    format: Format,
+    memory: bool,
+    stamped: bool,
+) -> io::Result<()> {
+    if format != Format::Csv {
+        return Ok(());
     }
+    write!(w, "{RECORD_CSV_HEADER}")?;
+    if memory {
+        write!(w, ",{MEMORY_CSV_HEADER}")?;
+    }
+    if stamped {
+        write!(w, ",{STAMP_CSV_HEADER}")?;
+    }
+    writeln!(w)
 }
 
 /// Writes one per-process record. The classic format gives `jiffies pid
 /// minflt majflt cpu` (pid 0: the totals) and drops the detail; CSV and
 /// JSON write a missing detail as zeros.
 pub fn write_record(w: &mut impl Write, format: Format, r: &ProcRecord) -> io::Result<()> {
+    write_record_stamped(w, format, r, None)
+}
+
+/// [`write_record`], with the stamp in CSV and JSON (classic lines have
+/// none).
+pub fn write_record_stamped(
+    w: &mut impl Write,
+    format: Format,
+    r: &ProcRecord,
+    stamp: Option<&Stamp>,
+) -> io::Result<()> {
     match format {
         Format::Classic => writeln!(
             w,
@@ -305,12 +480,12 @@ pub fn write_record(w: &mut impl Write, format: Format, r: &ProcRecord) -> io::R
             r.jiffies, r.pid, r.counters.minor, r.counters.major, r.counters.cpu_ns
         ),
         Format::Csv => match r.memory() {
-            Some(m) => csv_row(w, &CsvMemoryRecordLine::of(r, &m)),
-            None => csv_row(w, &CsvRecordLine::of(r, u8::from)),
+            Some(m) => stamped_csv_row(w, &CsvMemoryRecordLine::of(r, &m), stamp),
+            None => stamped_csv_row(w, &CsvRecordLine::of(r, u8::from), stamp),
         },
         Format::Json => match r.memory() {
-            Some(m) => json_line(w, &MemoryRecordLine::of(r, &m, |b| b)),
-            None => json_line(w, &RecordLine::of(r, |b| b)),
+            Some(m) => stamped_json_line(w, &MemoryRecordLine::of(r, &m, |b| b), stamp),
+            None => stamped_json_line(w, &RecordLine::of(r, |b| b), stamp),
         },
     }
 }
@@ -320,7 +495,7 @@ impl Profile {
     /// (with their CSV header line; also when there is no data at all),
     /// then the records (likewise).
     pub fn write(&self, w: &mut impl Write, format: Format) -> io::Result<()> {
-        write_header(w, &self.header)?;
+        write_header_as(w, format, &self.header)?;
         if !self.samples.is_empty() || self.records.is_empty() {
             write_sample_header(w, format)?;
             for s in &self.samples {
@@ -404,9 +579,52 @@ fn header_line(comment: &str, h: &mut Header) -> LineResult {
     Ok(())
 }
 
-/// A JSON line: a record if it has a pid, else a sample.
+/// The JSON header object's fields (see [`write_header_as`]); unknown
+/// keys are skipped (a newer writer's).
+fn json_header(h: &mut Header, fields: &serde_json::Value) -> LineResult {
+    let bad = |key: &str, v: &serde_json::Value| LineError::Header(format!("{key}={v}"));
+    let serde_json::Value::Object(fields) = fields else {
+        return Err(bad(HEADER_KEY, fields));
+    };
+    let u64_of = |key: &str, v: &serde_json::Value| v.as_u64().ok_or_else(|| bad(key, v));
+    let u32_of = |key: &str, v: &serde_json::Value| {
+        u64_of(key, v).and_then(|n| u32::try_from(n).map_err(|_| bad(key, v)))
+    };
+    for (key, v) in fields {
+        match key.as_str() {
+            "hz" => h.hz = Some(u32_of(key, v)?),
+            "period_us" => h.period_us = Some(u32_of(key, v)?),
+            "start_ns" => h.start_ns = Some(u64_of(key, v)?),
+            "backend" => {
+                h.backend = Some(
+                    v.as_str()
+                        .and_then(|b| b.parse().ok())
+                        .ok_or_else(|| bad(key, v))?,
+                )
+            }
+            "commands" => {
+                let serde_json::Value::Object(names) = v else {
+                    return Err(bad(key, v));
+                };
+                for (pid, name) in names {
+                    let pid = pid.parse().map_err(|_| bad("commands", v))?;
+                    let name = name.as_str().ok_or_else(|| bad("commands", v))?;
+                    h.commands.insert(pid, name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A JSON line: the header object, a record if it has a pid, else a
+/// sample.
 fn json_data(t: &str, p: &mut Profile) -> LineResult {
     let value: serde_json::Map<String, serde_json::Value> = serde_json::from_str(t)?;
+    if let Some(fields) = value.get(HEADER_KEY) {
+        return json_header(&mut p.header, fields);
+    }
     let value = serde_json::Value::Object(value);
     if value.get("pid").is_some() {
         let record = if value.get("rss_anon_bytes").is_some() {
@@ -434,7 +652,8 @@ fn is_data(first: Option<&str>) -> bool {
 }
 
 /// A CSV line: 4 fields are a sample, 9 a record, 13 a record with its
-/// memory (5, a classic record).
+/// memory (5, a classic record); 6, 11 and 15 the same with a [`Stamp`]'s
+/// two columns at the end, which are checked and dropped.
 fn csv_data(t: &str, p: &mut Profile) -> LineResult {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -444,6 +663,16 @@ fn csv_data(t: &str, p: &mut Profile) -> LineResult {
     reader.read_record(&mut row)?;
     if !is_data(row.get(0)) {
         return Ok(());
+    }
+    if matches!(row.len(), 6 | 11 | 15) {
+        let n = row.len() - 2;
+        let time = row.get(n).unwrap_or_default();
+        humantime::parse_rfc3339(time).map_err(|_| LineError::NotANumber(t.to_owned()))?;
+        let elapsed = row.get(n + 1).unwrap_or_default();
+        elapsed
+            .parse::<f64>()
+            .map_err(|_| LineError::NotANumber(t.to_owned()))?;
+        row = row.iter().take(n).collect();
     }
     match row.len() {
         4 => p.samples.push(row.deserialize::<SampleLine>(None)?.into()),
@@ -693,6 +922,103 @@ mod tests {
         // Other comments and unknown keys are not the header's business.
         let p = parse_str("# a comment hz=x\n# pfprof hz=100 future=1\n").unwrap();
         assert_eq!(p.header.hz, Some(100));
+    }
+
+    #[test]
+    fn json_lines_carry_the_header_as_an_object_line() {
+        let h = Header {
+            hz: Some(250),
+            period_us: Some(50_000),
+            backend: Some(Backend::Procfs),
+            start_ns: None,
+            commands: [(42, "work".to_owned())].into(),
+        };
+        let t = text(|w| write_header_as(w, Format::Json, &h));
+        assert_eq!(
+            t,
+            "{\"pfprof\":{\"hz\":250,\"period_us\":50000,\"backend\":\"procfs\",\
+             \"commands\":{\"42\":\"work\"}}}\n"
+        );
+        let v: serde_json::Value = serde_json::from_str(t.trim()).unwrap();
+        assert_eq!(v["pfprof"]["commands"]["42"], "work");
+        assert_eq!(parse_str(&t).unwrap().header, h);
+        // Classic and CSV keep the comments.
+        assert_eq!(
+            text(|w| write_header_as(w, Format::Csv, &h)),
+            text(|w| write_header(w, &h))
+        );
+        assert_eq!(
+            text(|w| write_header_as(w, Format::Json, &Header::default())),
+            ""
+        );
+        // Names of processes first seen later come as objects of their own.
+        let later = Header {
+            commands: [(7, "late".to_owned())].into(),
+            ..Header::default()
+        };
+        let t2 = text(|w| write_header_as(w, Format::Json, &later));
+        assert_eq!(t2, "{\"pfprof\":{\"commands\":{\"7\":\"late\"}}}\n");
+        let both = parse_str(&format!("{t}{t2}")).unwrap().header;
+        assert_eq!(both.commands.len(), 2);
+        assert_eq!(both.hz, Some(250));
+        let e = parse_str("{\"pfprof\":{\"hz\":\"fast\"}}\n").unwrap_err();
+        assert!(e.to_string().starts_with("line 1: header:"), "{e}");
+    }
+
+    #[test]
+    fn stamped_lines_carry_time_and_elapsed_seconds() {
+        let st = Stamp {
+            time: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_796_800_000_123),
+            elapsed_s: 1.25,
+        };
+        let x = s(100, 1, 2, 3);
+        assert_eq!(
+            text(|w| {
+                write_sample_header_stamped(w, Format::Csv, true)?;
+                write_sample_stamped(w, Format::Csv, &x, Some(&st))
+            }),
+            "jiffies,minor_faults,major_faults,cpu_ns,time,elapsed_s\n\
+             100,1,2,3,2026-12-09T07:06:40.123Z,1.250\n"
+        );
+        assert_eq!(
+            text(|w| write_sample_stamped(w, Format::Json, &x, Some(&st))),
+            "{\"jiffies\":100,\"minor_faults\":1,\"major_faults\":2,\"cpu_ns\":3,\
+             \"time\":\"2026-12-09T07:06:40.123Z\",\"elapsed_s\":1.25}\n"
+        );
+        // The classic line stays as it is.
+        assert_eq!(
+            text(|w| write_sample_stamped(w, Format::Classic, &x, Some(&st))),
+            "100 1 2 3\n"
+        );
+        let r = ProcRecord {
+            jiffies: 100,
+            pid: 42,
+            counters: Counters::new(7, 0, 9),
+            detail: Some(RecordDetail {
+                seq: 1,
+                time_ns: 5,
+                exited: false,
+                memory: Some(Memory::default()),
+            }),
+        };
+        let csv = text(|w| {
+            write_record_header_stamped(w, Format::Csv, true, true)?;
+            write_record_stamped(w, Format::Csv, &r, Some(&st))
+        });
+        assert!(csv.starts_with(
+            "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns,\
+             rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes,time,elapsed_s\n"
+        ));
+        let json = text(|w| write_record_stamped(w, Format::Json, &r, Some(&st)));
+        assert!(json.ends_with(",\"time\":\"2026-12-09T07:06:40.123Z\",\"elapsed_s\":1.25}\n"));
+        // Read back: the same record and sample, the stamps dropped.
+        for t in [&csv, &json] {
+            assert_eq!(parse_str(t).unwrap().records, [r], "{t}");
+        }
+        let sample_csv = "100,1,2,3,2026-12-09T07:06:40.123Z,1.250\n";
+        assert_eq!(parse_str(sample_csv).unwrap().samples, [x]);
+        let e = parse_str("100,1,2,3,yesterday,1.250\n").unwrap_err();
+        assert!(e.to_string().starts_with("line 1: not a number"), "{e}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use libpfprof::classic::Sample;
 use libpfprof::Counters;
-use pfprof_profile::{Backend, Format, Header, Memory, ProcRecord, Profile, RecordDetail};
+use pfprof_profile::{Backend, Format, Header, Memory, ProcRecord, Profile, RecordDetail, Stamp};
 use proptest::prelude::*;
 
 /// Jiffies anywhere, and often near the wrap of a 32-bit counter (where the
@@ -151,6 +151,53 @@ proptest! {
             let mut second = Vec::new();
             Profile::parse(&first[..]).expect("parse").write(&mut second, format).expect("write");
             prop_assert_eq!(&first, &second, "{:?}", format);
+        }
+    }
+
+    /// JSON Lines stay JSON Lines with a header: every line is an object.
+    #[test]
+    fn json_output_is_json_lines_with_its_header(p in profile(Format::Json)) {
+        let mut out = Vec::new();
+        p.write(&mut out, Format::Json).expect("write");
+        let text = String::from_utf8(out).expect("UTF-8");
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {line}")))?;
+            prop_assert!(v.is_object(), "{}", line);
+        }
+        prop_assert_eq!(text.lines().next().is_some_and(|l| l.starts_with("{\"pfprof\":")), !p.header.is_empty());
+    }
+
+    /// monitor's stamped lines (wall-clock time and elapsed seconds) read
+    /// back as the same profile.
+    #[test]
+    fn stamped_lines_round_trip(
+        p in profile(Format::Json),
+        secs in 0u64..4_000_000_000,
+        elapsed in 0.0f64..1e7,
+    ) {
+        let stamp = Stamp {
+            time: std::time::UNIX_EPOCH + std::time::Duration::from_millis(secs),
+            elapsed_s: elapsed,
+        };
+        for format in [Format::Csv, Format::Json] {
+            let mut out = Vec::new();
+            pfprof_profile::write_header_as(&mut out, format, &p.header).expect("write");
+            pfprof_profile::write_sample_header_stamped(&mut out, format, true).expect("write");
+            for s in &p.samples {
+                pfprof_profile::write_sample_stamped(&mut out, format, s, Some(&stamp)).expect("write");
+            }
+            // One record layout per file, as monitor writes it.
+            let records: Vec<ProcRecord> = p.records.iter().filter(|r| r.memory().is_some()).copied().collect();
+            pfprof_profile::write_record_header_stamped(&mut out, format, true, true).expect("write");
+            for r in &records {
+                pfprof_profile::write_record_stamped(&mut out, format, r, Some(&stamp)).expect("write");
+            }
+            let back = Profile::parse(&out[..])
+                .map_err(|e| TestCaseError::fail(format!("{format:?}: {e}\n{}", String::from_utf8_lossy(&out))))?;
+            prop_assert_eq!(&back.header, &p.header);
+            prop_assert_eq!(&back.samples, &p.samples);
+            prop_assert_eq!(&back.records, &records);
         }
     }
 

@@ -4,10 +4,11 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
 use clap_complete::Shell;
 use libpfprof::{Pid, PERIOD_MAX_US, PERIOD_MIN_US};
 
+use crate::duration::{self, BareUnit};
 use crate::format::Format;
 
 /// Options every tool takes.
@@ -35,16 +36,71 @@ pub struct BackendArgs {
     /// Where the figures come from
     #[arg(long, value_enum, default_value_t = Backend::Module)]
     pub backend: Backend,
-    /// With --backend procfs: the processes to watch (their figures count
-    /// from when the tool starts, like the module's from registration)
+    /// The processes: with --backend procfs, those to watch (their figures
+    /// count from when the tool starts, like the module's from
+    /// registration); with the module and --per-process, only their records
+    /// (and the totals records, which cover every registered process).
+    /// Comma-separated, repeatable; a thread id stands for its process; a
+    /// pid that is not alive is reported and skipped
     #[arg(
+        short = 'p',
         long = "pid",
-        value_name = "PID",
-        num_args = 1..,
+        value_name = "PID[,PID...]",
+        value_delimiter = ',',
         required_if_eq("backend", "procfs")
     )]
     pub pids: Vec<Pid>,
 }
+
+const MONITOR_AFTER_HELP: &str = "\
+Columns (classic format, space-separated; csv and json name them):
+  jiffies       the kernel's jiffies at the sample (seconds: divide by
+                HZ, which --header states)
+  pid           (--per-process) the process; 0 is the totals record,
+                the sums over every registered process
+  minflt        minor page faults in the period (per-process: the
+                process's count since registration)
+  majflt        major page faults (read from disk or swap), likewise
+  cpu_ns        CPU time in nanoseconds (user + system), likewise
+  csv and json add seq, time_ns (CLOCK_MONOTONIC), total, exited, the
+  memory (rss_anon_bytes, rss_file_bytes, rss_shmem_bytes, swap_bytes),
+  and time (wall clock, RFC 3339 in UTC, to the millisecond) and
+  elapsed_s (seconds since the first line's sample). A classic sample
+  has no clock of its own: its time counts back from when monitor first
+  read the ring, in jiffies.
+
+Header (--header): classic and csv start with comment lines,
+  # pfprof hz=250 period_us=50000
+  # pfprof comm 42 \"work\"
+  json starts with one JSON object line, so the output stays JSON Lines:
+  {\"pfprof\":{\"hz\":250,\"period_us\":50000,\"commands\":{\"42\":\"work\"}}}
+  The command names are those of the processes registered (or watched)
+  when monitor started; a process first seen later gets its line (or
+  object) before its first record.
+
+Signals: SIGINT (Ctrl-C) and SIGTERM end --follow and the procfs
+  backend within a few milliseconds: the records of the partial interval
+  since the last one are printed, then the summary (as perf stat -I).
+
+Durations (--period): a number with a unit (50ms, 0.5s, 2s) or a bare
+  number of microseconds (50000); from 1ms to 10s.
+
+Examples:
+  monitor > profile.dat
+      the classic ring, oldest first, as the classic monitor
+  monitor --header --per-process --follow --format csv > rec.csv
+      per-process records until Ctrl-C or until profiling stops
+  monitor --backend procfs --per-process -p 1234,5678 --period 100ms
+      without the module: /proc every 100 ms, until the processes exit
+  monitor --per-process --format json --header | jq .
+      JSON Lines, header included
+
+Exit status:
+  0  the ring was read (also when ended by SIGINT or SIGTERM, or when
+     the output pipe closed)
+  1  an error: no module (the message names the device tried; or use
+     --backend procfs), no process alive among -p, an unreadable device
+  2  invalid arguments";
 
 /// Print the profile buffer, as the classic monitor (`monitor > profile.dat`).
 ///
@@ -53,7 +109,7 @@ pub struct BackendArgs {
 /// processes), and a summary on stderr. By default the buffer is left as it
 /// is; --consume reads destructively like the classic monitor (writes -1 back).
 #[derive(Debug, Clone, Parser)]
-#[command(name = "monitor", version)]
+#[command(name = "monitor", version, after_long_help = MONITOR_AFTER_HELP)]
 pub struct MonitorCli {
     /// The device.
     #[command(flatten)]
@@ -68,26 +124,23 @@ pub struct MonitorCli {
     #[arg(long, value_enum, default_value_t = Format::Classic)]
     pub format: Format,
     /// Per-process records of the extended ring instead of the classic sums
-    /// (classic format: `jiffies pid minflt majflt cpu_ns`, pid 0 = totals)
-    #[arg(
-        short,
-        long,
-        conflicts_with = "consume",
-        required_if_eq("backend", "procfs")
-    )]
+    /// (classic format: `jiffies pid minflt majflt cpu_ns`, pid 0 = totals).
+    /// No short option: -p is --pid, as in every tool
+    #[arg(long, conflicts_with = "consume", required_if_eq("backend", "procfs"))]
     pub per_process: bool,
-    /// First print a comment line with the kernel's HZ and the sampling
-    /// period (`# pfprof hz=1000 period_us=50000`), so that plots can turn
-    /// jiffies into seconds (pfprof-plot reads it)
+    /// First print the header: the kernel's HZ, the sampling period and
+    /// the processes' command names (`# pfprof hz=1000 period_us=50000`
+    /// lines; with --format json a JSON object line), so that plots can
+    /// turn jiffies into seconds and label processes (pfprof-plot reads it)
     #[arg(long)]
     pub header: bool,
     /// The backend (procfs needs --per-process and --pid, and always
     /// follows: it samples until every process is gone or Ctrl-C)
     #[command(flatten)]
     pub backend: BackendArgs,
-    /// With --backend procfs: how often /proc is read (us, or with a unit:
-    /// 50ms, 1s)
-    #[arg(long, value_name = "PERIOD", default_value = "50ms", value_parser = parse_period_us)]
+    /// With --backend procfs: how often /proc is read (50ms, 0.5s, or a
+    /// bare number of microseconds)
+    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_period_us)]
     pub period: u32,
 }
 
@@ -291,71 +344,29 @@ pub struct TopCli {
 }
 
 /// Parses pfprof-top's delay: a bare number of seconds (as top takes it),
-/// or a humantime duration (`500ms`, `2s`, `1m`); 10 ms to 1 h.
+/// or a duration with a unit (`500ms`, `0.5s`, `2s`, `1m`); 10 ms to 1 h.
 pub fn parse_delay(s: &str) -> Result<std::time::Duration, String> {
-    let t = s.trim();
-    let d = match t.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
-            Some(std::time::Duration::from_secs_f64(secs.min(1e9)))
-        }
-        Ok(_) => None,
-        Err(_) => humantime::parse_duration(t)
-            .ok()
-            .or_else(|| fractional_duration(t)),
-    };
-    let range = std::time::Duration::from_millis(10)..=std::time::Duration::from_secs(3600);
-    match d {
-        Some(d) if range.contains(&d) => Ok(d),
-        Some(_) => Err(format!("delay `{s}` is out of range (10ms to 1h)")),
-        None => Err(format!(
-            "`{s}` is not a duration: give seconds (0.5, 2) or a number with a unit (500ms, 2s)"
-        )),
-    }
+    use std::time::Duration;
+    duration::parse(
+        s,
+        "delay",
+        BareUnit::Seconds,
+        Duration::from_millis(10)..=Duration::from_secs(3600),
+    )
 }
 
-/// `0.5s`, `1.5ms`, `0.1m`: a decimal number and one unit, which humantime
-/// does not take.
-fn fractional_duration(t: &str) -> Option<std::time::Duration> {
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (num, unit) = t.split_at(split);
-    let scale = match unit.trim() {
-        "us" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return None,
-    };
-    let v = num.parse::<f64>().ok().filter(|v| v.is_finite())? * scale;
-    Some(std::time::Duration::from_secs_f64(v.min(1e9)))
-}
-
-/// Parses a sampling period: a number of microseconds, or a number with a
-/// unit `us`, `ms` or `s`; it must lie within the module's range.
+/// Parses a sampling period: a duration with a unit (`50ms`, `0.1s`,
+/// `2000us`) or a bare number of microseconds; it must lie within the
+/// module's range (1ms to 10s).
 pub fn parse_period_us(s: &str) -> Result<u32, String> {
-    let t = s.trim();
-    let (num, scale) = if let Some(n) = t.strip_suffix("us") {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix("ms") {
-        (n, 1e3)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1e6)
-    } else {
-        (t, 1.0)
-    };
-    let us = num
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(|v| (v * scale).round())
-        .ok_or_else(|| format!("`{s}` is not a period (e.g. 50000, 50ms, 0.05s)"))?;
-    if us < f64::from(PERIOD_MIN_US) || us > f64::from(PERIOD_MAX_US) {
-        return Err(format!(
-            "period {s} is out of range ({PERIOD_MIN_US} us to {PERIOD_MAX_US} us)"
-        ));
-    }
-    Ok(us as u32)
+    use std::time::Duration;
+    let d = duration::parse(
+        s,
+        "period",
+        BareUnit::Micros,
+        Duration::from_micros(PERIOD_MIN_US.into())..=Duration::from_micros(PERIOD_MAX_US.into()),
+    )?;
+    u32::try_from(d.as_micros()).map_err(|_| format!("period {s} is out of range"))
 }
 
 /// pfprof's control CLI: register processes, query and tune the profiler,
@@ -371,20 +382,52 @@ pub struct PfprofCli {
     pub command: PfprofCommand,
 }
 
+/// The pids of `pfprof register` and `unregister`: arguments, `-p` lists,
+/// or both.
+#[derive(Debug, Clone, Default, Args)]
+#[group(required = true, multiple = true)]
+pub struct PidList {
+    /// Process ids (PID[,PID...])
+    #[arg(value_name = "PID", value_delimiter = ',')]
+    pub args: Vec<Pid>,
+    /// Process ids, comma-separated, repeatable (as in the other tools)
+    #[arg(
+        short = 'p',
+        long = "pid",
+        value_name = "PID[,PID...]",
+        value_delimiter = ','
+    )]
+    pub pids: Vec<Pid>,
+}
+
+impl PidList {
+    /// Every pid given, in order (arguments first).
+    pub fn all(&self) -> Vec<Pid> {
+        self.args.iter().chain(&self.pids).copied().collect()
+    }
+}
+
 /// The subcommands of `pfprof`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum PfprofCommand {
     /// Register processes for profiling
+    ///
+    /// A thread id stands for its process; duplicates count once; a pid
+    /// that is not alive is reported and skipped (the command fails only
+    /// when none is alive).
     Register {
-        /// Process ids
-        #[arg(required = true, value_name = "PID")]
-        pids: Vec<Pid>,
+        /// The processes.
+        #[command(flatten)]
+        pids: PidList,
     },
     /// Unregister processes
+    ///
+    /// A thread id stands for its process; a pid that is not alive is
+    /// reported and skipped (the module drops exited processes itself).
     Unregister {
-        /// Process ids
-        #[arg(required = true, value_name = "PID")]
-        pids: Vec<Pid>,
+        /// The processes.
+        #[command(flatten)]
+        pids: PidList,
     },
     /// List the registered processes, one pid per line
     List,
@@ -394,8 +437,9 @@ pub enum PfprofCommand {
     Reset,
     /// Show the sampling period, or set it (needs CAP_SYS_ADMIN)
     Period {
-        /// New period: microseconds, or with a unit (50ms, 0.1s, 2000us)
-        #[arg(value_parser = parse_period_us, value_name = "PERIOD")]
+        /// New period, 1ms to 10s: a duration (50ms, 0.1s, 2000us) or a
+        /// bare number of microseconds
+        #[arg(value_parser = parse_period_us, value_name = "DURATION")]
         period_us: Option<u32>,
     },
     /// Run a command registered from its first instruction, then print a
@@ -403,14 +447,17 @@ pub enum PfprofCommand {
     ///
     /// pfprof's figures cover the process alone (all its threads, across
     /// exec); the rusage beside them (from wait4) also covers the children
-    /// it reaped.
+    /// it reaped. Without the module, the command still runs and the
+    /// summary gives wait4's rusage alone, labelled as such.
+    #[command(override_usage = "pfprof run [OPTIONS] [--] COMMAND [ARG]...")]
     Run {
         /// The command and its arguments
         #[arg(
             required = true,
             trailing_var_arg = true,
             allow_hyphen_values = true,
-            value_name = "CMD"
+            value_name = "COMMAND",
+            value_hint = ValueHint::CommandWithArguments
         )]
         command: Vec<OsString>,
     },
@@ -558,6 +605,16 @@ mod tests {
     #[test]
     fn periods_parse_with_units_and_are_range_checked() {
         assert_eq!(parse_period_us("50000"), Ok(50_000));
+        assert_eq!(
+            parse_period_us("5us").unwrap_err(),
+            "period 5us is out of range (1ms to 10s)"
+        );
+        assert_eq!(
+            parse_period_us("5").unwrap_err(),
+            "period 5us is out of range (1ms to 10s)"
+        );
+        assert_eq!(parse_period_us("0.05s"), Ok(50_000));
+        assert_eq!(parse_period_us("1s 500ms"), Ok(1_500_000));
         assert_eq!(parse_period_us("50ms"), Ok(50_000));
         assert_eq!(parse_period_us("0.1s"), Ok(100_000));
         assert_eq!(parse_period_us("2000us"), Ok(2_000));
@@ -582,7 +639,7 @@ mod tests {
         assert_eq!(parse_delay("0.5s"), Ok(ms(500)));
         assert_eq!(
             parse_delay("1.5ms").unwrap_err(),
-            "delay `1.5ms` is out of range (10ms to 1h)"
+            "delay 1.5ms is out of range (10ms to 1h)"
         );
         assert!(parse_delay("soon").unwrap_err().contains("not a duration"));
     }
@@ -604,13 +661,24 @@ mod tests {
         let c = PfprofCli::try_parse_from(["pfprof", "register", "12", "34"]).unwrap();
         match c.command {
             PfprofCommand::Register { pids } => {
-                assert_eq!(pids, [Pid::new(12).unwrap(), Pid::new(34).unwrap()])
+                assert_eq!(pids.all(), [Pid::new(12).unwrap(), Pid::new(34).unwrap()])
             }
             other => panic!("{other:?}"),
         }
         assert!(PfprofCli::try_parse_from(["pfprof", "register", "0"]).is_err());
         assert!(PfprofCli::try_parse_from(["pfprof", "register", "abc"]).is_err());
         assert!(PfprofCli::try_parse_from(["pfprof", "register"]).is_err());
+        let c =
+            PfprofCli::try_parse_from(["pfprof", "unregister", "5,6", "-p", "7,8", "--pid", "9"])
+                .unwrap();
+        match c.command {
+            PfprofCommand::Unregister { pids } => {
+                let raw: Vec<i32> = pids.all().iter().map(|p| p.as_raw()).collect();
+                assert_eq!(raw, [5, 6, 7, 8, 9]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(PfprofCli::try_parse_from(["pfprof", "register", "-p", "1,x"]).is_err());
         assert!(PfprofCli::try_parse_from(["pfprof", "period", "10us"]).is_err());
         assert!(PfprofCli::try_parse_from(["pfprof"]).is_err());
         let r = PfprofCli::try_parse_from(["pfprof", "run", "--", "ls", "-l", "--all"]).unwrap();
@@ -689,6 +757,25 @@ mod tests {
         ])
         .unwrap();
         assert_eq!((m.backend.backend, m.period), (Backend::Procfs, 1000));
+        let m = MonitorCli::try_parse_from([
+            "monitor",
+            "--backend",
+            "procfs",
+            "--per-process",
+            "-p",
+            "7,8",
+            "--pid",
+            "9",
+            "--period",
+            "0.5s",
+        ])
+        .unwrap();
+        let raw: Vec<i32> = m.backend.pids.iter().map(|p| p.as_raw()).collect();
+        assert_eq!((raw, m.period), (vec![7, 8, 9], 500_000));
+        let e = MonitorCli::try_parse_from(["monitor", "--period", "5us"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("period 5us is out of range (1ms to 10s)"), "{e}");
         assert_eq!(
             MonitorCli::try_parse_from(["monitor"])
                 .unwrap()

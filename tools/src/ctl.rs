@@ -70,6 +70,8 @@ pub enum Profiled {
     Records(Counters),
     /// No figures; the reason.
     Missing(String),
+    /// The module is not loaded: the command ran without it.
+    NoModule,
 }
 
 /// What `pfprof run` measured.
@@ -118,6 +120,13 @@ pub fn render_run(w: &mut impl Write, r: &RunSummary) -> std::io::Result<()> {
         Profiled::Records(f) => (Some(f), "its records in the extended ring"),
         Profiled::Missing(why) => {
             writeln!(w, "    (no pfprof figures for the process: {why})")?;
+            (None, "")
+        }
+        Profiled::NoModule => {
+            writeln!(
+                w,
+                "    (without the module: rusage of the command and its reaped children)"
+            )?;
             (None, "")
         }
     };
@@ -266,6 +275,9 @@ fn reap(pid: nix::unistd::Pid) -> Result<(ExitStatus, Counters, u64)> {
 /// then it says so.
 const RING_POLL: Duration = Duration::from_millis(100);
 
+/// How often `pfprof run` looks for a signal to pass on to the command.
+const SIGNAL_CHECK: Duration = Duration::from_millis(20);
+
 /// The extended ring, followed for the child's records.
 struct Ring {
     region: Mapping,
@@ -374,15 +386,28 @@ fn final_peak(p: &Profiler, pid: Pid, ring: &mut std::result::Result<Ring, Strin
 /// its pid cannot be reused and its counters stay readable; meanwhile this
 /// thread reads the ring every `RING_POLL` (100 ms). Then the child is
 /// reaped with `wait4`, whose rusage is printed beside pfprof's figures.
-pub fn run_command(p: &Profiler, argv: &[OsString], err: &mut impl Write) -> Result<u8> {
+///
+/// Without the module (`p` is `None`) the command runs all the same and
+/// the summary gives wait4's rusage alone, labelled as such.
+///
+/// Signals: Ctrl-C reaches the command from the terminal (same process
+/// group); a SIGINT or SIGTERM sent to pfprof with kill(1) is passed on to
+/// the command within 20 ms. pfprof stays to report, and exits with the
+/// command's status.
+pub fn run_command(p: Option<&Profiler>, argv: &[OsString], err: &mut impl Write) -> Result<u8> {
     use nix::sys::wait::{waitid, Id, WaitPidFlag};
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| ToolError::Msg("no command given".to_owned()))?;
     let mut cmd = Command::new(program);
     cmd.args(args);
-    p.register_on_spawn(&mut cmd)?;
-    let mut ring = Ring::open(p).map_err(|e| format!("mapping the extended ring: {e}"));
+    if let Some(p) = p {
+        p.register_on_spawn(&mut cmd)?;
+    }
+    let mut ring = match p {
+        Some(p) => Ring::open(p).map_err(|e| format!("mapping the extended ring: {e}")),
+        None => Err("without the module".to_owned()),
+    };
     // Ctrl-C reaches the child (same process group); we stay to report.
     crate::signal::catch_interrupts()?;
     let start = Instant::now();
@@ -407,15 +432,32 @@ pub fn run_command(p: &Profiler, argv: &[OsString], err: &mut impl Write) -> Res
         {}
         let _ = exited_tx.send(());
     });
-    while let Err(mpsc::RecvTimeoutError::Timeout) = exited_rx.recv_timeout(RING_POLL) {
-        poll_ring(&mut ring, pid);
+    let mut polled = Instant::now();
+    let mut passed_on = false;
+    while let Err(mpsc::RecvTimeoutError::Timeout) = exited_rx.recv_timeout(SIGNAL_CHECK) {
+        if !passed_on && crate::signal::sent_by_process() {
+            if let Some(sig) = crate::signal::last_signal() {
+                let _ = nix::sys::signal::kill(raw, sig);
+                passed_on = true;
+            }
+        }
+        if polled.elapsed() >= RING_POLL {
+            poll_ring(&mut ring, pid);
+            polled = Instant::now();
+        }
     }
     let elapsed_ns = start.elapsed().as_nanos() as u64;
     let _ = waiter.join();
-    let profiled = final_figures(p, pid, &mut ring);
-    let peak_rss_bytes = final_peak(p, pid, &mut ring);
-    // Still registered if its EXITED record did not come; gone otherwise.
-    let _ = p.unregister(pid);
+    let (profiled, peak_rss_bytes) = match p {
+        Some(p) => {
+            let profiled = final_figures(p, pid, &mut ring);
+            let peak = final_peak(p, pid, &mut ring);
+            // Still registered if its EXITED record did not come; gone otherwise.
+            let _ = p.unregister(pid);
+            (profiled, peak)
+        }
+        None => (Profiled::NoModule, None),
+    };
     let (status, rusage, maxrss) = reap(raw)?;
     drop(child); // Reaped above: std's handle has nothing left to do.
     let summary = RunSummary {
@@ -449,15 +491,29 @@ pub fn run(cli: PfprofCli, out: &mut impl Write, err: &mut impl Write) -> Result
         }
         _ => {}
     }
+    if let PfprofCommand::Run { command } = &cli.command {
+        return match crate::open(&cli.device) {
+            Ok(p) => run_command(Some(&p), command, err),
+            Err(ToolError::Lib(e @ libpfprof::Error::ModuleNotLoaded { .. })) => {
+                writeln!(
+                    err,
+                    "pfprof: {e}\npfprof: running the command without the module: the summary \
+                     gives wait4's rusage alone"
+                )?;
+                run_command(None, command, err)
+            }
+            Err(e) => Err(e),
+        };
+    }
     let p = crate::open(&cli.device)?;
     match cli.command {
         PfprofCommand::Register { pids } => {
-            for pid in pids {
+            for pid in crate::pids::resolve_alive("pfprof", &pids.all(), err)? {
                 p.register(pid)?;
             }
         }
         PfprofCommand::Unregister { pids } => {
-            for pid in pids {
+            for pid in crate::pids::resolve_alive("pfprof", &pids.all(), err)? {
                 p.unregister(pid)?;
             }
         }
@@ -474,8 +530,9 @@ pub fn run(cli: PfprofCli, out: &mut impl Write, err: &mut impl Write) -> Result
         PfprofCommand::Period {
             period_us: Some(us),
         } => p.set_period_us(us)?,
-        PfprofCommand::Run { command } => return run_command(&p, &command, err),
-        PfprofCommand::Completions { .. } | PfprofCommand::Man { .. } => {}
+        PfprofCommand::Run { .. }
+        | PfprofCommand::Completions { .. }
+        | PfprofCommand::Man { .. } => {}
     }
     Ok(0)
 }
@@ -491,7 +548,7 @@ mod tests {
             profiled: profiled.clone(),
             rusage: Some(Counters::new(25_219, 2, 1_600_000_000)),
             peak_rss_bytes: match profiled {
-                Profiled::Missing(_) => None,
+                Profiled::Missing(_) | Profiled::NoModule => None,
                 _ => Some(66_912 * 1024),
             },
             rusage_maxrss_bytes: Some(67_540 * 1024),
@@ -551,6 +608,18 @@ mod tests {
         ));
         assert!(!t.contains("pfprof counted"));
         assert!(!t.contains("16,523"));
+    }
+
+    #[test]
+    fn run_summary_without_the_module_is_labelled_rusage() {
+        let t = summary(Profiled::NoModule);
+        assert!(
+            t.contains("    (without the module: rusage of the command and its reaped children)\n")
+        );
+        assert!(t.contains(
+            "            25,219      minor-faults    # rusage, with reaped descendants\n"
+        ));
+        assert!(!t.contains("pfprof counted"));
     }
 
     #[test]

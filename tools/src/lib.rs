@@ -20,9 +20,11 @@ use std::io;
 
 pub mod cli;
 pub mod ctl;
+pub mod duration;
 pub mod format;
 pub mod gen;
 pub mod monitor;
+pub mod pids;
 pub mod plot;
 pub mod signal;
 pub mod top;
@@ -95,6 +97,18 @@ pub fn open(device: &cli::DeviceArgs) -> Result<libpfprof::Profiler> {
     Ok(match &device.device {
         Some(p) => libpfprof::Profiler::open_path(p)?,
         None => libpfprof::Profiler::open()?,
+    })
+}
+
+/// Opens the device like [`open`]; without the module, the error also says
+/// how to do without it: `how` is the tool's command line for /proc
+/// (`monitor --backend procfs --per-process -p PID`).
+pub fn open_or_procfs(device: &cli::DeviceArgs, how: &str) -> Result<libpfprof::Profiler> {
+    open(device).map_err(|e| match e {
+        ToolError::Lib(libpfprof::Error::ModuleNotLoaded { .. }) => {
+            ToolError::Msg(format!("{e}; or read /proc without the module: {how}"))
+        }
+        e => e,
     })
 }
 

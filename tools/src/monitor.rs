@@ -3,19 +3,21 @@
 //! Collects from the module (or /proc) and writes with pfprof-profile's
 //! writers, so every line is one the profile readers parse.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use libpfprof::classic::{Consumer, Follower, Sample};
 use libpfprof::ext::{Record, RecordFlags};
 use libpfprof::procfs::{self, Watch};
-use libpfprof::{Counters, Profiler, State};
-use pfprof_profile::{self as profile, Header, ProcRecord};
+use libpfprof::{Counters, Pid, Profiler, State};
+use pfprof_profile::{self as profile, Header, ProcRecord, Stamp};
 
 use crate::cli::{Backend, MonitorCli};
 use crate::format;
-use crate::signal;
-use crate::Result;
+use crate::pids;
+use crate::signal::{self, Signals, Wake};
+use crate::{Result, ToolError};
 
 /// What was printed, for the summary on stderr.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -93,7 +95,8 @@ pub fn render_summary(w: &mut impl Write, s: &Summary) -> std::io::Result<()> {
     writeln!(w)
 }
 
-/// How often to look for new data: half a period, within 5..250 ms.
+/// How often to look for new data: half a period, within 5..250 ms (the
+/// wait ends at once on SIGINT or SIGTERM).
 fn poll_interval(period_us: u32) -> Duration {
     Duration::from_micros(u64::from(period_us / 2))
         .clamp(Duration::from_millis(5), Duration::from_millis(250))
@@ -118,13 +121,129 @@ impl StopWatch {
     }
 }
 
+/// The wall-clock stamps of CSV and JSON lines (classic lines have none).
+///
+/// A record's time is its CLOCK_MONOTONIC `time_ns`, turned into wall-clock
+/// time by the offset between the two clocks when monitor started. A
+/// classic sample has only jiffies: the newest sample of the first batch
+/// read is taken as read at that moment, and the others are placed from it
+/// by their jiffies and HZ. `elapsed_s` counts from the first line's sample.
+#[derive(Debug)]
+struct Stamper {
+    on: bool,
+    wall0: SystemTime,
+    mono0_ns: u64,
+    first_ns: Option<u64>,
+    hz: Option<u32>,
+    anchor: Option<(u64, u64)>,
+}
+
+impl Stamper {
+    fn new(format: profile::Format, hz: Option<u32>) -> Stamper {
+        Stamper {
+            on: format != profile::Format::Classic,
+            wall0: SystemTime::now(),
+            mono0_ns: libpfprof::monotonic_now_ns(),
+            first_ns: None,
+            hz,
+            anchor: None,
+        }
+    }
+
+    /// The stamp of a sample taken at CLOCK_MONOTONIC `mono_ns`.
+    fn at(&mut self, mono_ns: u64) -> Option<Stamp> {
+        if !self.on {
+            return None;
+        }
+        let first = *self.first_ns.get_or_insert(mono_ns);
+        let time = if mono_ns >= self.mono0_ns {
+            self.wall0 + Duration::from_nanos(mono_ns - self.mono0_ns)
+        } else {
+            self.wall0 - Duration::from_nanos(self.mono0_ns - mono_ns)
+        };
+        Some(Stamp {
+            time,
+            elapsed_s: (mono_ns as f64 - first as f64) / 1e9,
+        })
+    }
+
+    /// The stamps of a batch of classic samples, in order.
+    fn samples(&mut self, samples: &[Sample]) -> Vec<Option<Stamp>> {
+        let hz = self.hz.filter(|h| *h > 0);
+        if let (None, Some(last)) = (self.anchor, samples.last()) {
+            self.anchor = Some((last.jiffies, libpfprof::monotonic_now_ns()));
+        }
+        samples
+            .iter()
+            .map(|s| {
+                let (j0, m0) = self.anchor?;
+                let ns = (i128::from(s.jiffies) - i128::from(j0)) * 1_000_000_000 / i128::from(hz?);
+                let mono = u64::try_from(i128::from(m0) + ns).unwrap_or(0);
+                self.at(mono)
+            })
+            .collect()
+    }
+}
+
+/// The command names of `--header`: those of the processes known at the
+/// start go into the header; a process first seen later gets its own line
+/// (or JSON object) before its first record.
+#[derive(Debug)]
+struct Names {
+    on: bool,
+    format: profile::Format,
+    known: BTreeSet<i32>,
+}
+
+impl Names {
+    fn new(on: bool, format: profile::Format) -> Names {
+        Names {
+            on,
+            format,
+            known: BTreeSet::new(),
+        }
+    }
+
+    /// The command names of `pids` for the header (those still alive).
+    fn initial(&mut self, pids: &[Pid]) -> BTreeMap<i32, String> {
+        if !self.on {
+            return BTreeMap::new();
+        }
+        let mut m = BTreeMap::new();
+        for &pid in pids {
+            self.known.insert(pid.as_raw());
+            if let Some(name) = pids::comm(pid) {
+                m.insert(pid.as_raw(), name);
+            }
+        }
+        m
+    }
+
+    /// Writes the name of `pid` if it is new.
+    fn see(&mut self, out: &mut impl Write, pid: i32) -> std::io::Result<()> {
+        if !self.on || pid <= 0 || !self.known.insert(pid) {
+            return Ok(());
+        }
+        let Some(name) = Pid::new(pid).and_then(pids::comm) else {
+            return Ok(());
+        };
+        let h = Header {
+            commands: [(pid, name)].into(),
+            ..Header::default()
+        };
+        profile::write_header_as(out, self.format, &h)
+    }
+}
+
 /// The one poll loop of the module backend: `round` writes what is new.
 /// Without `follow`, one round; with it, a round every poll interval until
-/// Ctrl-C or until profiling ran and stopped (the last round comes after
-/// that is seen, so nothing written before is missed).
+/// SIGINT or SIGTERM or until profiling ran and stopped (the last round
+/// comes after that is seen, so nothing written before is missed: on a
+/// signal, the records of the partial interval are printed).
 fn poll<W: Write>(
     p: &Profiler,
     follow: bool,
+    signals: &Signals,
     out: &mut W,
     mut round: impl FnMut(&mut W) -> Result<()>,
 ) -> Result<()> {
@@ -140,90 +259,125 @@ fn poll<W: Write>(
             return Ok(());
         }
         out.flush()?;
-        std::thread::sleep(interval);
+        signals.wait(interval);
     }
 }
 
-/// Runs `monitor`: data to `out`, the summary to `err`.
+/// How `monitor` reads /proc instead of the module.
+const PROCFS_HOW: &str = "monitor --backend procfs --per-process -p PID";
+
+/// Runs `monitor`: data to `out`, the summary and messages to `err`.
 pub fn run(cli: &MonitorCli, out: &mut impl Write, err: &mut impl Write) -> Result<u8> {
+    let only = if cli.backend.pids.is_empty() {
+        None
+    } else {
+        Some(pids::resolve_alive("monitor", &cli.backend.pids, err)?)
+    };
+    let signals = signal::catch_interrupts()?;
     if cli.backend.backend == Backend::Procfs {
-        return procfs(cli, out, err);
+        return procfs(cli, &only.unwrap_or_default(), &signals, out, err);
     }
-    let p = crate::open(&cli.device)?;
-    if cli.follow {
-        signal::catch_interrupts()?;
+    if only.is_some() && !cli.per_process {
+        return Err(ToolError::Msg(
+            "-p/--pid needs --per-process with the module (the classic ring holds sums \
+             over every registered process)"
+                .to_owned(),
+        ));
     }
-    let status = if cli.header {
-        let st = p.query()?;
+    let p = crate::open_or_procfs(&cli.device, PROCFS_HOW)?;
+    let status = p.query()?;
+    let format: profile::Format = cli.format.into();
+    let mut names = Names::new(cli.header, format);
+    if cli.header {
+        let registered: Vec<Pid> = p
+            .list()?
+            .into_iter()
+            .filter(|pid| only.as_ref().is_none_or(|o| o.contains(pid)))
+            .collect();
         let header = Header {
-            hz: Some(st.hz),
-            period_us: Some(st.period_us),
+            hz: Some(status.hz),
+            period_us: Some(status.period_us),
+            commands: names.initial(&registered),
             ..Header::default()
         };
-        profile::write_header(out, &header)?;
-        Some(st)
-    } else {
-        p.query().ok()
-    };
+        profile::write_header_as(out, format, &header)?;
+    }
     let mut summary = Summary {
-        hz: status.as_ref().map(|s| s.hz),
+        hz: Some(status.hz),
         per_process: cli.per_process,
         ..Summary::default()
     };
+    let mut stamper = Stamper::new(format, Some(status.hz));
+    let mut ctx = Ctx {
+        format,
+        summary: &mut summary,
+        stamper: &mut stamper,
+        names: &mut names,
+        only: only.as_deref(),
+    };
     if cli.per_process {
-        per_process(cli, &p, out, &mut summary)?;
+        per_process(cli, &p, &signals, out, &mut ctx)?;
     } else {
-        samples(cli, &p, out, &mut summary)?;
+        samples(cli, &p, &signals, out, &mut ctx)?;
     }
     out.flush()?;
     render_summary(err, &summary)?;
     Ok(0)
 }
 
-fn emit_samples(
-    out: &mut impl Write,
+/// What the writers of one run share.
+struct Ctx<'a> {
     format: profile::Format,
-    samples: &[Sample],
-    summary: &mut Summary,
-) -> Result<()> {
-    for s in samples {
-        profile::write_sample(out, format, s)?;
-        summary.add_sample(s);
+    summary: &'a mut Summary,
+    stamper: &'a mut Stamper,
+    names: &'a mut Names,
+    /// With -p: only these processes' records (and the totals).
+    only: Option<&'a [Pid]>,
+}
+
+fn emit_samples(out: &mut impl Write, samples: &[Sample], ctx: &mut Ctx<'_>) -> Result<()> {
+    let stamps = ctx.stamper.samples(samples);
+    for (s, st) in samples.iter().zip(stamps) {
+        profile::write_sample_stamped(out, ctx.format, s, st.as_ref())?;
+        ctx.summary.add_sample(s);
     }
     Ok(())
 }
 
-fn emit_record(
-    out: &mut impl Write,
-    format: profile::Format,
-    r: &Record,
-    summary: &mut Summary,
-) -> Result<()> {
-    profile::write_record(out, format, &ProcRecord::from(r))?;
-    summary.add_record(r);
+fn emit_record(out: &mut impl Write, r: &Record, ctx: &mut Ctx<'_>) -> Result<()> {
+    if let (Some(only), Some(pid)) = (ctx.only, r.pid) {
+        if !only.contains(&pid) {
+            return Ok(());
+        }
+    }
+    let pr = ProcRecord::from(r);
+    ctx.names.see(out, pr.pid)?;
+    let st = ctx.stamper.at(r.time_ns);
+    profile::write_record_stamped(out, ctx.format, &pr, st.as_ref())?;
+    ctx.summary.add_record(r);
     Ok(())
 }
 
 fn samples(
     cli: &MonitorCli,
     p: &Profiler,
+    signals: &Signals,
     out: &mut impl Write,
-    summary: &mut Summary,
+    ctx: &mut Ctx<'_>,
 ) -> Result<()> {
-    let format = cli.format.into();
-    profile::write_sample_header(out, format)?;
+    profile::write_sample_header_stamped(out, ctx.format, ctx.stamper.on)?;
     if cli.consume {
         let mut ring = p.map_classic(true)?;
         let mut consumer = Consumer::new();
-        poll(p, cli.follow, out, |out| {
-            emit_samples(out, format, &consumer.consume(&mut ring), summary)
+        poll(p, cli.follow, signals, out, |out| {
+            emit_samples(out, &consumer.consume(&mut ring), ctx)
         })
     } else {
         // The first poll of a follower is a snapshot of the whole ring.
         let ring = p.map_classic(false)?;
         let mut follower = Follower::new();
-        poll(p, cli.follow, out, |out| {
-            emit_samples(out, format, &follower.poll(&ring), summary)
+        poll(p, cli.follow, signals, out, |out| {
+            emit_samples(out, &follower.poll(&ring), ctx)
         })
     }
 }
@@ -231,78 +385,110 @@ fn samples(
 fn per_process(
     cli: &MonitorCli,
     p: &Profiler,
+    signals: &Signals,
     out: &mut impl Write,
-    summary: &mut Summary,
+    ctx: &mut Ctx<'_>,
 ) -> Result<()> {
-    let format = cli.format.into();
-    profile::write_record_header(out, format, true)?;
+    profile::write_record_header_stamped(out, ctx.format, true, ctx.stamper.on)?;
     let region = p.map_extended()?;
     let mut stream = p.stream_since_reset(&region)?;
-    poll(p, cli.follow, out, |out| {
+    poll(p, cli.follow, signals, out, |out| {
         let batch = stream.poll(&region)?;
         for r in &batch.records {
-            emit_record(out, format, r, summary)?;
+            emit_record(out, r, ctx)?;
         }
-        summary.lost += batch.lost;
+        ctx.summary.lost += batch.lost;
         Ok(())
     })
 }
 
 /// `--backend procfs`: reads /proc every period, on absolute deadlines,
-/// until every watched process is gone or Ctrl-C, and prints per-process
-/// records like the module's. The backend has no jiffies: records carry
-/// CLOCK_MONOTONIC milliseconds (`time_ms`) where the module puts jiffies,
-/// and the header says HZ 1000.
-fn procfs(cli: &MonitorCli, out: &mut impl Write, err: &mut impl Write) -> Result<u8> {
+/// until every watched process is gone or SIGINT/SIGTERM (which end the
+/// wait at once; the partial interval since the last reading is read and
+/// printed first), and prints per-process records like the module's. The
+/// backend has no jiffies: records carry CLOCK_MONOTONIC milliseconds
+/// (`time_ms`) where the module puts jiffies, and the header says HZ 1000.
+fn procfs(
+    cli: &MonitorCli,
+    pids: &[Pid],
+    signals: &Signals,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<u8> {
     let mut watch = Watch::new();
-    for &pid in &cli.backend.pids {
-        watch.add(pid)?;
+    for &pid in pids {
+        match watch.add(pid) {
+            Ok(()) => {}
+            Err(libpfprof::Error::NoSuchProcess { .. }) => {
+                writeln!(err, "monitor: process {pid} is gone, skipped")?;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    signal::catch_interrupts()?;
+    if watch.pids().is_empty() {
+        return Err(ToolError::Msg(
+            "none of the processes given with -p/--pid is alive".to_owned(),
+        ));
+    }
     writeln!(
         err,
         "monitor: procfs backend (the module is not used): polling /proc/PID/stat and \
          schedstat of {} process(es) every {}",
-        cli.backend.pids.len(),
+        watch.pids().len(),
         format::duration_ns(u64::from(cli.period) * 1000)
     )?;
+    let format: profile::Format = cli.format.into();
+    let mut names = Names::new(cli.header, format);
     if cli.header {
         let header = Header {
             hz: Some(1000),
             period_us: Some(cli.period),
             backend: Some(profile::Backend::Procfs),
+            commands: names.initial(&watch.pids()),
             ..Header::default()
         };
-        profile::write_header(out, &header)?;
+        profile::write_header_as(out, format, &header)?;
     }
-    let format = cli.format.into();
-    profile::write_record_header(out, format, true)?;
+    let mut stamper = Stamper::new(format, Some(1000));
+    profile::write_record_header_stamped(out, format, true, stamper.on)?;
     let mut summary = Summary {
         hz: Some(1000),
         per_process: true,
         backend: Backend::Procfs,
         ..Summary::default()
     };
+    let mut ctx = Ctx {
+        format,
+        summary: &mut summary,
+        stamper: &mut stamper,
+        names: &mut names,
+        only: None,
+    };
     let period = Duration::from_micros(u64::from(cli.period));
-    let mut next = std::time::Instant::now() + period;
+    let mut next = Instant::now() + period;
     let mut seq = 0u64;
-    while !watch.pids().is_empty() && !signal::interrupted() {
-        let now = std::time::Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        }
+    loop {
+        let wake = signals.wait_until(next);
+        let now = Instant::now();
         next += period;
+        if next < now {
+            // Far behind (a stopped process): start again from now.
+            next = now + period;
+        }
         let collected = watch.collect()?;
         let time_ns = libpfprof::monotonic_now_ns();
         let time_ms = time_ns / 1_000_000;
         for c in &collected {
-            emit_record(out, format, &c.record(seq, time_ns, time_ms), &mut summary)?;
+            emit_record(out, &c.record(seq, time_ns, time_ms), &mut ctx)?;
             seq += 1;
         }
         let total = procfs::totals_record(&collected, seq, time_ns, time_ms);
-        emit_record(out, format, &total, &mut summary)?;
+        emit_record(out, &total, &mut ctx)?;
         seq += 1;
         out.flush()?;
+        if wake == Wake::Interrupted || watch.pids().is_empty() {
+            break;
+        }
     }
     render_summary(err, &summary)?;
     Ok(0)

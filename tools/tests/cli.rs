@@ -19,7 +19,6 @@ fn a_missing_device_is_a_clear_error_with_exit_1() {
     for (name, args) in [
         ("pfprof", vec!["status"]),
         ("pfprof", vec!["list"]),
-        ("pfprof", vec!["run", "--", "true"]),
         ("monitor", vec![]),
         ("pfprof-top", vec!["-b", "-n", "1"]),
     ] {
@@ -64,6 +63,160 @@ fn a_file_that_is_not_the_device_is_named() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn run_without_the_module_gives_the_rusage_alone_labelled_as_such() {
+    let o = tool("pfprof")
+        .args(["--device", "/nonexistent/pfprof", "run", "--"])
+        .args([
+            "sh",
+            "-c",
+            "head -c 4000000 /dev/zero | tail -c 1 >/dev/null; exit 3",
+        ])
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "the command's status: {e}");
+    assert!(e.contains("/nonexistent/pfprof"), "{e}");
+    assert!(e.contains("running the command without the module"), "{e}");
+    assert!(
+        e.contains("(without the module: rusage of the command and its reaped children)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("minor-faults    # rusage, with reaped descendants"),
+        "{e}"
+    );
+    assert!(e.contains("seconds time elapsed (exit status 3)"), "{e}");
+    assert!(!e.contains("pfprof counted"), "{e}");
+}
+
+#[test]
+fn a_path_that_is_not_the_device_is_named_with_what_it_is() {
+    let dir = std::env::temp_dir().join(format!("pfprof-node-dir-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("node")).unwrap();
+    assert!(
+        !std::path::Path::new("/dev/pfprof").exists(),
+        "/dev/pfprof exists on this host: run the host tests without the pfprof module loaded"
+    );
+    let o = tool("pfprof")
+        .current_dir(&dir)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("node is a directory, not the pfprof device node"),
+        "{}",
+        stderr(&o)
+    );
+    let file = dir.join("plain");
+    std::fs::write(&file, "x").unwrap();
+    let o = tool("monitor").arg("--device").arg(&file).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!("{} is a regular file", file.display())),
+        "{}",
+        stderr(&o)
+    );
+    // An unwritable --dir is named.
+    let o = tool("pfprof")
+        .args(["man", "--dir", "/proc/pfprof-man"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("pfprof: /proc/pfprof-man: "),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn periods_out_of_range_are_reported_in_durations() {
+    for arg in ["5", "5us"] {
+        let o = tool("pfprof").args(["period", arg]).output().unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            stderr(&o).contains("period 5us is out of range (1ms to 10s)"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let o = tool("pfprof-top").args(["-d", "5ms"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("delay 5ms is out of range (10ms to 1h)"));
+}
+
+/// Runs bash's completion of `line` (the cursor at its end) with the
+/// generated script; returns the candidates.
+fn complete(line: &str, path: &std::path::Path) -> Vec<String> {
+    let script = tool("pfprof")
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(script.status.success());
+    let file = path.join("pfprof.bash");
+    std::fs::write(&file, &script.stdout).unwrap();
+    let words: Vec<&str> = line.split(' ').collect();
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let prog = [
+        format!("source '{}'", file.display()),
+        format!("COMP_WORDS=({})", quoted.join(" ")),
+        format!("COMP_CWORD={}", words.len() - 1),
+        format!("COMP_LINE='{line}'"),
+        format!("PATH='{}'", path.display()),
+        "COMP_POINT=${#COMP_LINE}".to_owned(),
+        format!(
+            "_pfprof_with_run pfprof '{}' '{}'",
+            words[words.len() - 1],
+            words[words.len() - 2]
+        ),
+        r#"printf '%s\n' "${COMPREPLY[@]}""#.to_owned(),
+    ]
+    .join("\n");
+    let o = std::process::Command::new("bash")
+        .arg("--norc")
+        .arg("-c")
+        .arg(prog)
+        .output()
+        .expect("bash");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn bash_completes_the_command_after_pfprof_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("pfprof-complete-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["pyfake3", "pyfake3-config", "other"] {
+        let f = dir.join(name);
+        std::fs::write(
+            &f,
+            "#!/bin/sh
+",
+        )
+        .unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut got = complete("pfprof run -- pyf", &dir);
+    got.sort();
+    assert_eq!(got, ["pyfake3", "pyfake3-config"]);
+    let mut got = complete("pfprof run pyf", &dir);
+    got.sort();
+    assert_eq!(got, ["pyfake3", "pyfake3-config"]);
+    assert_eq!(complete("pfprof --device /x run -- oth", &dir), ["other"]);
+    // Other positions are clap's: the subcommands.
+    let subs = complete("pfprof reg", &dir);
+    assert_eq!(subs, ["register"]);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
