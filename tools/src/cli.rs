@@ -369,10 +369,52 @@ pub fn parse_period_us(s: &str) -> Result<u32, String> {
     u32::try_from(d.as_micros()).map_err(|_| format!("period {s} is out of range"))
 }
 
+const PFPROF_AFTER_HELP: &str = "\
+Examples:
+  pfprof run -- ./work 64 R 1000
+      run a command profiled, then a summary as perf stat
+  pfprof register -p 1234,5678
+      profile running processes (a thread id stands for its process)
+  pfprof status
+      the profiler's global figures
+  pfprof period 10ms
+      sample every 10 ms (needs CAP_SYS_ADMIN)
+  pfprof man --dir /usr/local/share/man/man1
+      install the man pages
+
+Exit status:
+  0  success (pfprof run: the command's exit status)
+  1  an error: no module (the message names the device tried), a
+     refused request, no process alive among the pids given
+  2  invalid arguments";
+
+const RUN_AFTER_HELP: &str = "\
+Signals:
+  Ctrl-C reaches the command from the terminal; a SIGINT or SIGTERM
+  sent to pfprof (kill) is passed on to the command within 20 ms.
+  pfprof stays to print the summary when the command has exited.
+
+Examples:
+  pfprof run -- ./work 64 R 1000
+      the command's faults, CPU time and peak RSS on stderr
+  pfprof run -- sh -c 'make -j2'
+      the shell alone is profiled; rusage covers its reaped children
+
+Exit status:
+  the command's exit status (128 + N when killed by signal N); 1 when
+  pfprof itself fails (the command cannot be started); 2 for invalid
+  arguments. Without the module the command runs all the same and the
+  summary gives wait4's rusage alone.";
+
 /// pfprof's control CLI: register processes, query and tune the profiler,
 /// run a command under it.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "pfprof", version, subcommand_required = true)]
+#[command(
+    name = "pfprof",
+    version,
+    subcommand_required = true,
+    after_long_help = PFPROF_AFTER_HELP
+)]
 pub struct PfprofCli {
     /// The device.
     #[command(flatten)]
@@ -449,7 +491,10 @@ pub enum PfprofCommand {
     /// exec); the rusage beside them (from wait4) also covers the children
     /// it reaped. Without the module, the command still runs and the
     /// summary gives wait4's rusage alone, labelled as such.
-    #[command(override_usage = "pfprof run [OPTIONS] [--] COMMAND [ARG]...")]
+    #[command(
+        override_usage = "pfprof run [OPTIONS] [--] COMMAND [ARG]...",
+        after_long_help = RUN_AFTER_HELP
+    )]
     Run {
         /// The command and its arguments
         #[arg(

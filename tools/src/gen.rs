@@ -164,16 +164,11 @@ fn help_sections(text: &str) -> Vec<(String, Vec<String>)> {
     sections
 }
 
-/// Sections for pages whose help has none of their own.
+/// Sections for pages whose help has none of their own: their examples,
+/// and the exit status every tool shares.
 fn default_sections(page: &str) -> Vec<(String, Vec<String>)> {
     let lines = |s: &str| s.lines().map(str::to_owned).collect::<Vec<_>>();
     let examples = match page {
-        "pfprof" => Some(
-            "  pfprof run -- ./work 64 R 1000\n      run a command profiled, then a summary as perf stat\n  pfprof register -p 1234,5678\n      profile running processes\n  pfprof status\n      the profiler's global figures\n  pfprof period 10ms\n      sample every 10 ms (needs CAP_SYS_ADMIN)\n  pfprof man --dir /usr/local/share/man/man1\n      install the man pages",
-        ),
-        "pfprof-run" => Some(
-            "  pfprof run -- ./work 64 R 1000\n      the command's faults, CPU time and peak RSS on stderr\n  pfprof run -- sh -c 'make -j2'\n      the shell alone is profiled; rusage covers its reaped children",
-        ),
         "pfprof-register" | "pfprof-unregister" => Some(
             "  pfprof register 1234\n  pfprof register -p 1234,5678 -p 42\n      a thread id stands for its process; dead pids are skipped",
         ),
@@ -189,11 +184,7 @@ fn default_sections(page: &str) -> Vec<(String, Vec<String>)> {
         ),
         _ => None,
     };
-    let status = match page {
-        "pfprof-run" => "  the command's exit status (128 + N when killed by signal N); 1 when\n  pfprof itself fails (the command cannot be started); 2 for invalid\n  arguments. Without the module the command runs all the same: the\n  summary gives wait4's rusage alone. Ctrl-C reaches the command\n  from the terminal; a SIGINT or SIGTERM sent to pfprof is passed on\n  to it, and pfprof reports when it exits.",
-        "pfprof" => "  0  success (pfprof run: the command's exit status)\n  1  an error: no module (the message names the device tried), a\n     refused request, no process alive among the pids given\n  2  invalid arguments",
-        _ => "  0  success\n  1  an error (the message names its cause: the device, the file)\n  2  invalid arguments",
-    };
+    let status = "  0  success\n  1  an error (the message names its cause: the device, the file)\n  2  invalid arguments";
     let mut v = Vec::new();
     if let Some(e) = examples {
         v.push(("EXAMPLES".to_owned(), lines(e)));

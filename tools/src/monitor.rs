@@ -292,7 +292,7 @@ pub fn run(cli: &MonitorCli, out: &mut impl Write, err: &mut impl Write) -> Resu
         let registered: Vec<Pid> = p
             .list()?
             .into_iter()
-            .filter(|pid| only.as_ref().is_none_or(|o| o.contains(pid)))
+            .filter(|pid| only.as_ref().map_or(true, |o| o.contains(pid)))
             .collect();
         let header = Header {
             hz: Some(status.hz),

@@ -156,10 +156,10 @@ fn complete(line: &str, path: &std::path::Path) -> Vec<String> {
     let script = tool("pfprof")
         .args(["completions", "bash"])
         .output()
-        .unwrap();
+        .expect("pfprof completions");
     assert!(script.status.success());
     let file = path.join("pfprof.bash");
-    std::fs::write(&file, &script.stdout).unwrap();
+    std::fs::write(&file, &script.stdout).expect("write the script");
     let words: Vec<&str> = line.split(' ').collect();
     let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
     let prog = [

@@ -1,5 +1,6 @@
 //! `monitor` against the module: its output, parsed back, accounts for the
-//! faults a workload made; formats, --per-process, --consume, --follow.
+//! faults a workload made; formats (timestamps, the JSON header),
+//! --per-process, -p, --consume, --follow, and SIGINT/SIGTERM latency.
 
 mod tools_common;
 
@@ -91,16 +92,29 @@ fn csv_and_json_formats() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("jiffies,minor_faults,major_faults,cpu_ns")
+        Some("jiffies,minor_faults,major_faults,cpu_ns,time,elapsed_s")
     );
     let rows: Vec<&str> = lines.collect();
     assert!(!rows.is_empty());
-    assert!(rows.iter().all(|r| r.split(',').count() == 4));
+    assert!(rows.iter().all(|r| r.split(',').count() == 6));
+    // The wall-clock time of each sample (RFC 3339, ms), elapsed seconds
+    // from the first, in jiffies.
+    let last: Vec<&str> = rows[rows.len() - 1].split(',').collect();
+    assert!(
+        last[4].len() == "2026-12-02T07:13:03.123Z".len() && last[4].ends_with('Z'),
+        "{last:?}"
+    );
+    let elapsed: f64 = last[5].parse().expect("elapsed_s");
+    assert!(elapsed > 0.0 && elapsed < 120.0, "{last:?}");
     let json = ok("monitor", &["--format", "json", "--per-process"]);
     assert!(!json.is_empty());
     for l in json.lines() {
         assert!(l.starts_with("{\"seq\":") && l.ends_with('}'), "{l}");
         assert!(l.contains("\"minor_faults\":") && l.contains("\"swap_bytes\":"));
+        assert!(
+            l.contains("\"time\":\"") && l.contains("\"elapsed_s\":"),
+            "{l}"
+        );
     }
     // Per-process CSV carries the memory at each sample: `work 2` holds
     // 2 MiB of anonymous memory while it runs.
@@ -110,11 +124,16 @@ fn csv_and_json_formats() {
         lines.next(),
         Some(
             "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns,\
-             rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes"
+             rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes,time,elapsed_s"
         )
     );
     let rows: Vec<Vec<u64>> = lines
-        .map(|l| l.split(',').map(|w| w.parse().expect("number")).collect())
+        .map(|l| {
+            l.split(',')
+                .take(13)
+                .map(|w| w.parse().expect("number"))
+                .collect()
+        })
         .collect();
     assert!(rows.iter().all(|r| r.len() == 13));
     let anon = rows
@@ -206,4 +225,140 @@ fn follow_streams_until_profiling_stops() {
         ok("monitor", &[]),
         "follow printed exactly the ring's samples"
     );
+}
+
+/// Whether `pid` has a handler for `sig` (`SigCgt` of /proc/PID/status).
+fn catches(pid: u32, sig: i32) -> bool {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    s.lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .is_some_and(|m| m & (1 << (sig - 1)) != 0)
+}
+
+#[test]
+fn sigint_and_sigterm_end_follow_at_once_with_the_last_records() {
+    require_lab();
+    clean_slate();
+    let mut sleeper = Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .expect("spawn sleep");
+    let p = profiler();
+    let pid = libpfprof::Pid::new(sleeper.id() as i32).expect("pid");
+    p.register(pid).expect("register the sleeper");
+    // Records at 50 ms for a while, then a long period: monitor polls the
+    // ring every 250 ms (its longest wait), which a signal must cut short.
+    std::thread::sleep(Duration::from_millis(400));
+    p.set_period_us(8_000_000).expect("period 8 s");
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let mut c = Command::new(bin("monitor"))
+            .args(["--follow", "--per-process", "--format", "csv"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn monitor --follow");
+        let start = Instant::now();
+        while !catches(c.id(), libc::SIGTERM) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "monitor never caught signals"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        // SAFETY: kill(2) with our child's pid and a valid signal.
+        assert_eq!(unsafe { libc::kill(c.id() as i32, sig) }, 0);
+        let st = loop {
+            if let Some(st) = c.try_wait().expect("try_wait") {
+                break st;
+            }
+            assert!(t.elapsed() < Duration::from_secs(30), "monitor did not end");
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        let took = t.elapsed();
+        println!(
+            "monitor --follow at period 8 s: signal {sig} to exit: {:.1} ms",
+            took.as_secs_f64() * 1e3
+        );
+        assert!(took < Duration::from_secs(1), "{took:?}");
+        assert_eq!(st.code(), Some(0));
+        let o = c.wait_with_output().expect("output");
+        let out = text(&o.stdout);
+        let records = out
+            .lines()
+            .skip(1)
+            .filter(|l| l.contains(&format!(",{pid},")))
+            .count();
+        assert!(records >= 3, "the sleeper's records: {out}");
+        assert!(
+            text(&o.stderr).starts_with("monitor: read "),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+    p.set_period_us(libpfprof::PERIOD_DEFAULT_US)
+        .expect("period");
+    let _ = p.unregister(pid);
+    sleeper.kill().expect("kill sleep");
+    sleeper.wait().expect("reap sleep");
+}
+
+#[test]
+fn json_header_names_the_commands_and_pid_lists_filter_records() {
+    require_lab();
+    clean_slate();
+    let a = Command::new("sleep").arg("1000").spawn().expect("sleep");
+    let b = Command::new("sleep").arg("1001").spawn().expect("sleep");
+    let p = profiler();
+    for c in [&a, &b] {
+        p.register(libpfprof::Pid::new(c.id() as i32).expect("pid"))
+            .expect("register");
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    let out = ok(
+        "monitor",
+        &[
+            "--per-process",
+            "--format",
+            "json",
+            "--header",
+            "-p",
+            &format!("{},4194000", a.id()),
+        ],
+    );
+    let mut lines = out.lines();
+    let header = lines.next().expect("a header line");
+    assert!(
+        header.starts_with("{\"pfprof\":{\"hz\":")
+            && header.contains(&format!("\"commands\":{{\"{}\":\"sleep\"}}", a.id())),
+        "{header}"
+    );
+    let mut of_a = 0;
+    for l in lines {
+        assert!(l.starts_with("{\"seq\":") && l.ends_with('}'), "{l}");
+        assert!(
+            !l.contains(&format!("\"pid\":{},", b.id())),
+            "b filtered out: {l}"
+        );
+        if l.contains(&format!("\"pid\":{},", a.id())) {
+            of_a += 1;
+        }
+    }
+    assert!(of_a >= 3, "{out}");
+    // -p needs --per-process with the module.
+    let o = run("monitor", &["-p", &a.id().to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("--per-process"),
+        "{}",
+        text(&o.stderr)
+    );
+    for mut c in [a, b] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
 }

@@ -45,10 +45,155 @@ fn register_list_unregister_and_their_errors() {
     let none = run("pfprof", &["register", "4194000"]);
     assert_eq!(none.status.code(), Some(1));
     assert!(
-        text(&none.stderr).contains("no such process"),
+        text(&none.stderr).contains("pfprof: no process 4194000, skipped\n")
+            && text(&none.stderr).contains("none of the processes given with -p/--pid is alive"),
         "{}",
         text(&none.stderr)
     );
+}
+
+#[test]
+fn register_takes_pid_lists_maps_threads_and_skips_dead_pids() {
+    require_lab();
+    clean_slate();
+    let (a, b) = (sleeper(), sleeper());
+    // A thread of this test process stands for the process.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        // SAFETY: gettid has no arguments and cannot fail.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
+        tx.send(tid).unwrap();
+        done_rx.recv().unwrap();
+    });
+    let tid = rx.recv().unwrap();
+    let me = std::process::id();
+    let o = run(
+        "pfprof",
+        &[
+            "register",
+            "-p",
+            &format!("{},{},4194000", a.id(), b.id()),
+            "--pid",
+            &tid.to_string(),
+            &a.id().to_string(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("pfprof: no process 4194000, skipped"), "{err}");
+    assert!(
+        err.contains(&format!("pfprof: {tid} is a thread of process {me}")),
+        "{err}"
+    );
+    let mut listed: Vec<u32> = ok("pfprof", &["list"])
+        .lines()
+        .map(|l| l.parse().expect("a pid"))
+        .collect();
+    listed.sort();
+    let mut want = vec![a.id(), b.id(), me];
+    want.sort();
+    assert_eq!(listed, want, "each process once");
+    ok(
+        "pfprof",
+        &[
+            "unregister",
+            &format!("{},{}", a.id(), b.id()),
+            "-p",
+            &me.to_string(),
+        ],
+    );
+    assert_eq!(ok("pfprof", &["list"]), "");
+    done_tx.send(()).unwrap();
+    t.join().unwrap();
+    finish(a);
+    finish(b);
+}
+
+#[test]
+fn run_passes_sigterm_on_at_once_and_reports() {
+    require_lab();
+    clean_slate();
+    let mut c = Command::new(bin("pfprof"))
+        .args(["run", "--", "sleep", "60"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pfprof run");
+    let cmd = wait_registered_child(c.id(), "sleep");
+    let t = Instant::now();
+    // SAFETY: kill(2) with our child's pid and a valid signal.
+    let r = unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    assert_eq!(r, 0, "kill");
+    // The command gets it: it exits (a zombie until pfprof has read its
+    // figures and reaps it).
+    let dead = loop {
+        let state = std::fs::read_to_string(format!("/proc/{cmd}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").and_then(|(_, r)| r.chars().next()));
+        if matches!(state, None | Some('Z') | Some('X')) {
+            break t.elapsed();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the command lives on"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let st = loop {
+        if let Some(st) = c.try_wait().expect("try_wait") {
+            break st;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "pfprof run did not end"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let took = t.elapsed();
+    println!(
+        "pfprof run -- sleep 60: SIGTERM to the command's exit: {:.1} ms, to pfprof's: {:.1} ms",
+        dead.as_secs_f64() * 1e3,
+        took.as_secs_f64() * 1e3
+    );
+    // pfprof looks for a signal to pass on every 20 ms.
+    assert!(dead < Duration::from_millis(500), "{dead:?}");
+    // Then the summary waits up to three periods (150 ms) for the exit
+    // record; TCG is slow.
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(
+        st.code(),
+        Some(128 + 15),
+        "sleep's status, killed by SIGTERM"
+    );
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut c.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("seconds time elapsed (killed by signal 15)"),
+        "{err}"
+    );
+    assert_eq!(ok("pfprof", &["list"]), "", "nothing left registered");
+}
+
+/// Waits until a child of `pid` (the command of `pfprof run`) is
+/// registered and runs `comm` (exec done); returns its pid.
+fn wait_registered_child(pid: u32, comm: &str) -> i32 {
+    let p = profiler();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        for c in p.list().expect("list") {
+            let stat = std::fs::read_to_string(format!("/proc/{c}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(") ")
+                .and_then(|(_, r)| r.split(' ').nth(1))
+                .and_then(|pp| pp.parse::<u32>().ok());
+            let name = std::fs::read_to_string(format!("/proc/{c}/comm")).unwrap_or_default();
+            if ppid == Some(pid) && name.trim_end() == comm {
+                return c.as_raw();
+            }
+        }
+        assert!(Instant::now() < deadline, "pfprof run registered no {comm}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
