@@ -41,7 +41,8 @@ pub struct BackendArgs {
     /// registration); with the module and --per-process, only their records
     /// (and the totals records, which cover every registered process).
     /// Comma-separated, repeatable; a thread id stands for its process; a
-    /// pid that is not alive is reported and skipped
+    /// pid that is not alive is reported (procfs: and skipped; with the
+    /// module its records still in the ring are printed)
     #[arg(
         short = 'p',
         long = "pid",

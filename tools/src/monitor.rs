@@ -125,9 +125,11 @@ impl StopWatch {
 ///
 /// A record's time is its CLOCK_MONOTONIC `time_ns`, turned into wall-clock
 /// time by the offset between the two clocks when monitor started. A
-/// classic sample has only jiffies: the newest sample of the first batch
-/// read is taken as read at that moment, and the others are placed from it
-/// by their jiffies and HZ. `elapsed_s` counts from the first line's sample.
+/// classic sample has only jiffies: they are placed by their jiffies and HZ
+/// from an anchor, the newest record of the extended ring (which carries
+/// both clocks, written at the same ticks), or, without one, the newest
+/// sample of the first batch read, taken as read at that moment.
+/// `elapsed_s` counts from the first line's sample.
 #[derive(Debug)]
 struct Stamper {
     on: bool,
@@ -147,6 +149,24 @@ impl Stamper {
             first_ns: None,
             hz,
             anchor: None,
+        }
+    }
+
+    /// Anchors the jiffies of classic samples at the newest record of the
+    /// extended ring: its (jiffies, CLOCK_MONOTONIC ns).
+    fn anchor_at_ring(&mut self, p: &Profiler) {
+        let newest = || -> libpfprof::Result<Option<(u64, u64)>> {
+            let region = p.map_extended()?;
+            let head = libpfprof::ext::header(&region)?.head;
+            let mut stream = libpfprof::ext::Stream::starting_at(&region, head.saturating_sub(1))?;
+            Ok(stream
+                .poll(&region)?
+                .records
+                .last()
+                .map(|r| (r.jiffies, r.time_ns)))
+        };
+        if self.on {
+            self.anchor = newest().ok().flatten();
         }
     }
 
@@ -268,15 +288,22 @@ const PROCFS_HOW: &str = "monitor --backend procfs --per-process -p PID";
 
 /// Runs `monitor`: data to `out`, the summary and messages to `err`.
 pub fn run(cli: &MonitorCli, out: &mut impl Write, err: &mut impl Write) -> Result<u8> {
+    let signals = signal::catch_interrupts()?;
+    if cli.backend.backend == Backend::Procfs {
+        let alive = pids::resolve_alive("monitor", &cli.backend.pids, err)?;
+        return procfs(cli, &alive, &signals, out, err);
+    }
+    // The ring keeps the records of processes that have exited: a pid that
+    // is not alive still selects those.
     let only = if cli.backend.pids.is_empty() {
         None
     } else {
-        Some(pids::resolve_alive("monitor", &cli.backend.pids, err)?)
+        Some(pids::resolve_keeping_dead(
+            "monitor",
+            &cli.backend.pids,
+            err,
+        )?)
     };
-    let signals = signal::catch_interrupts()?;
-    if cli.backend.backend == Backend::Procfs {
-        return procfs(cli, &only.unwrap_or_default(), &signals, out, err);
-    }
     if only.is_some() && !cli.per_process {
         return Err(ToolError::Msg(
             "-p/--pid needs --per-process with the module (the classic ring holds sums \
@@ -366,6 +393,7 @@ fn samples(
     ctx: &mut Ctx<'_>,
 ) -> Result<()> {
     profile::write_sample_header_stamped(out, ctx.format, ctx.stamper.on)?;
+    ctx.stamper.anchor_at_ring(p);
     if cli.consume {
         let mut ring = p.map_classic(true)?;
         let mut consumer = Consumer::new();

@@ -59,6 +59,34 @@ pub fn resolve(tool: &str, ids: &[Pid], err: &mut impl Write) -> Result<Vec<Pid>
     Ok(out)
 }
 
+/// Maps every id to its process like [`resolve`], but keeps an id with no
+/// live task as it is (reported on `err`): a filter of records, which
+/// outlive their process.
+pub fn resolve_keeping_dead(tool: &str, ids: &[Pid], err: &mut impl Write) -> Result<Vec<Pid>> {
+    let mut out: Vec<Pid> = Vec::new();
+    for &id in ids {
+        let p = match process_of(id) {
+            None => {
+                writeln!(
+                    err,
+                    "{tool}: process {id} is not alive: only its past records"
+                )?;
+                id
+            }
+            Some(p) => {
+                if p != id {
+                    writeln!(err, "{tool}: {id} is a thread of process {p}")?;
+                }
+                p
+            }
+        };
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
 /// [`resolve`], and an error when none of the processes is alive.
 pub fn resolve_alive(tool: &str, ids: &[Pid], err: &mut impl Write) -> Result<Vec<Pid>> {
     let alive = resolve(tool, ids, err)?;
@@ -97,6 +125,8 @@ mod tests {
         // pid_max is at most 2^22: this one is never alive.
         let dead = Pid::new(4_194_304 + 7).unwrap();
         let got = resolve("tool", &[me, tid, dead, me], &mut err).unwrap();
+        let mut kept_err = Vec::new();
+        let kept = resolve_keeping_dead("tool", &[dead, tid, me, dead], &mut kept_err).unwrap();
         done_tx.send(()).unwrap();
         t.join().unwrap();
         assert_eq!(got, [me]);
@@ -107,6 +137,14 @@ mod tests {
         );
         assert!(
             err.contains(&format!("tool: no process {dead}, skipped")),
+            "{err}"
+        );
+        assert_eq!(kept, [dead, me]);
+        let err = String::from_utf8(kept_err).unwrap();
+        assert!(
+            err.contains(&format!(
+                "tool: process {dead} is not alive: only its past records"
+            )),
             "{err}"
         );
         let e = resolve_alive("tool", &[dead], &mut Vec::new()).unwrap_err();
