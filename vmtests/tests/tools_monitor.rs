@@ -242,17 +242,20 @@ fn catches(pid: u32, sig: i32) -> bool {
 fn sigint_and_sigterm_end_follow_at_once_with_the_last_records() {
     require_lab();
     clean_slate();
-    let mut sleeper = Command::new("sleep")
-        .arg("1000")
-        .spawn()
-        .expect("spawn sleep");
+    let sleeper = Killed(
+        Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .expect("spawn sleep"),
+    );
     let p = profiler();
-    let pid = libpfprof::Pid::new(sleeper.id() as i32).expect("pid");
+    let pid = libpfprof::Pid::new(sleeper.0.id() as i32).expect("pid");
     p.register(pid).expect("register the sleeper");
     // Records at 50 ms for a while, then a long period: monitor polls the
     // ring every 250 ms (its longest wait), which a signal must cut short.
     std::thread::sleep(Duration::from_millis(400));
     p.set_period_us(8_000_000).expect("period 8 s");
+    let baseline = signal_exit_baseline();
     for sig in [libc::SIGINT, libc::SIGTERM] {
         let mut c = Command::new(bin("monitor"))
             .args(["--follow", "--per-process", "--format", "csv"])
@@ -284,7 +287,12 @@ fn sigint_and_sigterm_end_follow_at_once_with_the_last_records() {
             "monitor --follow at period 8 s: signal {sig} to exit: {:.1} ms",
             took.as_secs_f64() * 1e3
         );
-        assert!(took < Duration::from_secs(1), "{took:?}");
+        // 1 s, or more where the machine itself is slower (the debug
+        // kernel under TCG: three times a plain sleep's exit). (The host
+        // test, at an 8 s period of the /proc backend, is the one that
+        // would show a sleep that resumes.)
+        let bound = (3 * baseline + Duration::from_millis(100)).max(Duration::from_secs(1));
+        assert!(took < bound, "{took:?}, bound {bound:?}");
         assert_eq!(st.code(), Some(0));
         let o = c.wait_with_output().expect("output");
         let out = text(&o.stdout);
@@ -303,16 +311,15 @@ fn sigint_and_sigterm_end_follow_at_once_with_the_last_records() {
     p.set_period_us(libpfprof::PERIOD_DEFAULT_US)
         .expect("period");
     let _ = p.unregister(pid);
-    sleeper.kill().expect("kill sleep");
-    sleeper.wait().expect("reap sleep");
 }
 
 #[test]
 fn json_header_names_the_commands_and_pid_lists_filter_records() {
     require_lab();
     clean_slate();
-    let a = Command::new("sleep").arg("1000").spawn().expect("sleep");
-    let b = Command::new("sleep").arg("1001").spawn().expect("sleep");
+    let a = Killed(Command::new("sleep").arg("1000").spawn().expect("sleep"));
+    let b = Killed(Command::new("sleep").arg("1001").spawn().expect("sleep"));
+    let (a, b) = (&a.0, &b.0);
     let p = profiler();
     for c in [&a, &b] {
         p.register(libpfprof::Pid::new(c.id() as i32).expect("pid"))
@@ -357,8 +364,4 @@ fn json_header_names_the_commands_and_pid_lists_filter_records() {
         "{}",
         text(&o.stderr)
     );
-    for mut c in [a, b] {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
 }

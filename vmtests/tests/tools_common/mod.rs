@@ -16,6 +16,49 @@ pub fn bin(name: &str) -> PathBuf {
     vmtests::bin_path(name)
 }
 
+/// A child killed and reaped on drop, also when a test fails (the VM
+/// waits for every process before it ends).
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// How long a plain `sleep` takes to end after SIGTERM here, measured as
+/// the tests measure a tool (try_wait every millisecond): the machine's own
+/// latency (scheduling, exit), which the debug kernel under TCG makes
+/// seconds. Latency bounds are this plus what the tool may add.
+pub fn signal_exit_baseline() -> Duration {
+    let mut c = Command::new("sleep")
+        .arg("3600")
+        .spawn()
+        .expect("spawn sleep");
+    // Let it start (exec) first, as the tools have.
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    // SAFETY: kill(2) with our child's pid and a valid signal.
+    let r = unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    assert_eq!(r, 0, "kill sleep");
+    loop {
+        if c.try_wait().expect("try_wait").is_some() {
+            let d = t.elapsed();
+            println!(
+                "baseline: sleep ends {:.1} ms after SIGTERM",
+                d.as_secs_f64() * 1e3
+            );
+            return d;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "sleep ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Runs a binary of the workspace to completion.
 pub fn run(name: &str, args: &[&str]) -> Output {
     Command::new(bin(name))
