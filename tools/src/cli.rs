@@ -414,6 +414,8 @@ pub enum PfprofCommand {
         )]
         command: Vec<OsString>,
     },
+    /// Serve the profiled processes' figures to Prometheus at /metrics
+    Exporter(crate::exporter::ExporterArgs),
     /// Print a shell completion script (or write all tools' scripts to --dir)
     Completions {
         /// The shell

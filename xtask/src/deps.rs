@@ -40,6 +40,9 @@ pub const PACKAGES: &[&str] = &[
     "util-linux",
     // The font of pfprof-plot's charts (the case studies, the demo).
     "fonts-dejavu-core",
+    // The exporter's tests scrape it with a real Prometheus and check its
+    // output with promtool (tools/tests/exporter.rs, vmtests/tests/exporter.rs).
+    "prometheus",
 ];
 
 /// The bindgen version the kernel's Rust support is built with (Debian's
