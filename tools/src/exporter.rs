@@ -94,11 +94,8 @@ Exit status:
      procfs), no process alive among -p (procfs)
   2  invalid arguments";
 
-/// Serve the profiled processes' figures to Prometheus at /metrics
-///
-/// Serves the processes registered with the module (or only those of -p),
-/// or with --backend procfs the processes of -p, read from /proc. Every
-/// scrape reads the figures anew; nothing is sampled between scrapes.
+/// The options of `pfprof exporter` (its help is on the subcommand in
+/// [`PfprofCommand`](crate::cli::PfprofCommand)).
 #[derive(Debug, Clone, Args)]
 #[command(after_long_help = EXPORTER_AFTER_HELP)]
 pub struct ExporterArgs {
