@@ -18,9 +18,9 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use clap::Args;
-use libpfprof::ext::Footprint;
+use libpfprof::ext::{Batch, Footprint, RecordFlags, Stream};
 use libpfprof::procfs::Watch;
-use libpfprof::{Counters, Error, Pid, Profiler, Status};
+use libpfprof::{Counters, Error, Mapping, Pid, Profiler, Status};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -28,7 +28,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::cli::{Backend, DeviceArgs};
-use crate::top::MemoryRing;
 use crate::{Result, ToolError};
 
 /// The port of `--listen` when none is given.
@@ -146,9 +145,8 @@ pub struct Scrape {
     pub sampler: Option<Status>,
 }
 
-/// Keeps a process that went away for one more scrape, with its last
-/// figures, so that the scrape after its exit still has its final counts
-/// (as near as they were read) and its series then end.
+/// Keeps a process that went away for one more scrape, so that the scrape
+/// after its exit still has its final counts and its series then end.
 #[derive(Debug, Default)]
 pub struct Tracker {
     /// Each process last exported, and whether it was already missing.
@@ -157,9 +155,14 @@ pub struct Tracker {
 
 impl Tracker {
     /// The processes to export, given those alive now: these, and once
-    /// more each one that was alive at the previous scrape and is not now
-    /// (without memory figures).
-    pub fn update(&mut self, live: Vec<ProcFigures>) -> Vec<ProcFigures> {
+    /// more each one that was alive at the previous scrape and is not now,
+    /// without memory figures and with the counters `last_counters` makes
+    /// of its last ones (its final figures, where known).
+    pub fn update(
+        &mut self,
+        live: Vec<ProcFigures>,
+        mut last_counters: impl FnMut(Pid, Counters) -> Counters,
+    ) -> Vec<ProcFigures> {
         let mut next: BTreeMap<Pid, (ProcFigures, bool)> = BTreeMap::new();
         for (pid, (figures, gone)) in std::mem::take(&mut self.last) {
             if !gone && !live.iter().any(|p| p.pid == pid) {
@@ -168,6 +171,7 @@ impl Tracker {
                     (
                         ProcFigures {
                             memory: None,
+                            counters: last_counters(pid, figures.counters),
                             ..figures
                         },
                         true,
@@ -183,6 +187,122 @@ impl Tracker {
     }
 }
 
+/// The extended ring as the exporter follows it: each process's newest
+/// memory figures, and the sum of its records stamped after its last
+/// `QUERY_PID`.
+///
+/// A process that exits is dropped by the module at the next tick, after
+/// its `EXITED` record, so its final counters cannot be queried. They are
+/// the last query's plus the records after it: each record holds the
+/// increase since the previous one, so the sum is exact but for the part of
+/// the first record before the query (at most one sampling period's faults,
+/// none when the process was idle then).
+#[derive(Debug)]
+pub struct Ring {
+    region: Mapping,
+    stream: Stream,
+    followed: Followed,
+}
+
+/// What [`Ring`] keeps of the records it read.
+#[derive(Debug, Default)]
+struct Followed {
+    memory: BTreeMap<Pid, Footprint>,
+    after_query: BTreeMap<Pid, AfterQuery>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct AfterQuery {
+    /// CLOCK_MONOTONIC just before the query.
+    query_ns: u64,
+    /// The records stamped later, summed.
+    sum: Counters,
+    /// Records were lost since: the sum may lack some.
+    lost: bool,
+}
+
+impl Followed {
+    fn queried(&mut self, pid: Pid, query_ns: u64) {
+        self.after_query.insert(
+            pid,
+            AfterQuery {
+                query_ns,
+                sum: Counters::ZERO,
+                lost: false,
+            },
+        );
+    }
+
+    fn ingest(&mut self, batch: &Batch) {
+        if batch.lost > 0 {
+            for a in self.after_query.values_mut() {
+                a.lost = true;
+            }
+        }
+        for r in &batch.records {
+            let Some(pid) = r.pid else { continue };
+            if let Some(a) = self.after_query.get_mut(&pid) {
+                if r.time_ns > a.query_ns {
+                    a.sum = a.sum.saturating_add(r.counters);
+                }
+            }
+            if r.flags.contains(RecordFlags::EXITED) {
+                self.memory.remove(&pid);
+            } else {
+                self.memory.insert(pid, r.memory);
+            }
+        }
+    }
+
+    fn take_after_query(&mut self, pid: Pid) -> Option<Counters> {
+        self.after_query
+            .remove(&pid)
+            .filter(|a| !a.lost)
+            .map(|a| a.sum)
+    }
+}
+
+impl Ring {
+    /// Maps the extended region and follows it from three ticks back (each
+    /// tick writes a record per registered process), so that the first
+    /// scrape has the memory figures too.
+    pub fn open(p: &Profiler) -> Result<Ring> {
+        let region = p.map_extended()?;
+        let per_tick = u64::from(p.query()?.registered).saturating_add(1);
+        let head = libpfprof::ext::header(&region)?.head;
+        let stream = Stream::starting_at(&region, head.saturating_sub(3 * per_tick))?;
+        Ok(Ring {
+            region,
+            stream,
+            followed: Followed::default(),
+        })
+    }
+
+    /// Notes that `pid` was queried just after `query_ns`
+    /// (CLOCK_MONOTONIC).
+    pub fn queried(&mut self, pid: Pid, query_ns: u64) {
+        self.followed.queried(pid, query_ns);
+    }
+
+    /// Reads the records published since the last poll.
+    pub fn poll(&mut self) -> Result<()> {
+        let batch = self.stream.poll(&self.region)?;
+        self.followed.ingest(&batch);
+        Ok(())
+    }
+
+    /// The newest memory figures of `pid`.
+    pub fn memory(&self, pid: Pid) -> Option<Footprint> {
+        self.followed.memory.get(&pid).copied()
+    }
+
+    /// Forgets `pid` and returns the sum of its records since its last
+    /// query, unless records were lost meanwhile.
+    pub fn take_after_query(&mut self, pid: Pid) -> Option<Counters> {
+        self.followed.take_after_query(pid)
+    }
+}
+
 /// Where the figures come from.
 #[derive(Debug)]
 pub enum Source {
@@ -190,8 +310,8 @@ pub enum Source {
     Module {
         /// The device.
         profiler: Profiler,
-        /// The newest memory figures, or why there are none.
-        ring: std::result::Result<MemoryRing, String>,
+        /// The extended ring, or why it cannot be read.
+        ring: std::result::Result<Ring, String>,
         /// With -p: only these.
         only: Option<Vec<Pid>>,
         /// Keeps exited processes for one more scrape.
@@ -218,33 +338,54 @@ impl Source {
                 only,
                 tracker,
             } => {
-                let memory = match ring {
-                    Ok(r) => r.poll()?.clone(),
-                    Err(_) => BTreeMap::new(),
-                };
                 let status = profiler.query()?;
                 let mut live = Vec::new();
                 for pid in profiler.list()? {
                     if only.as_ref().is_some_and(|o| !o.contains(&pid)) {
                         continue;
                     }
+                    let query_ns = libpfprof::monotonic_now_ns();
                     match profiler.query_pid(pid) {
-                        Ok(s) => live.push(ProcFigures {
-                            pid,
-                            // Gone between the query and the read: the
-                            // previous name, if there was one.
-                            comm: comm(pid)
-                                .or_else(|| tracker.last.get(&pid).map(|(p, _)| p.comm.clone()))
-                                .unwrap_or_else(|| "?".to_owned()),
-                            counters: s.counters,
-                            memory: memory.get(&pid).copied(),
-                        }),
+                        Ok(s) => {
+                            if let Ok(r) = ring.as_mut() {
+                                r.queried(pid, query_ns);
+                            }
+                            live.push(ProcFigures {
+                                pid,
+                                // Gone between the query and the read: the
+                                // previous name, if there was one.
+                                comm: comm(pid)
+                                    .or_else(|| tracker.last.get(&pid).map(|(p, _)| p.comm.clone()))
+                                    .unwrap_or_else(|| "?".to_owned()),
+                                counters: s.counters,
+                                memory: None,
+                            });
+                        }
                         Err(Error::NotRegistered { .. } | Error::NoSuchProcess { .. }) => {}
                         Err(e) => return Err(e.into()),
                     }
                 }
+                // After the list: a process missing from it was dropped
+                // after its EXITED record was published, which this reads.
+                let ring = match ring.as_mut() {
+                    Ok(r) => {
+                        r.poll()?;
+                        for p in &mut live {
+                            p.memory = r.memory(p.pid);
+                        }
+                        Some(r)
+                    }
+                    Err(_) => None,
+                };
+                let procs = match ring {
+                    Some(r) => tracker.update(live, |pid, last| {
+                        r.take_after_query(pid)
+                            .map_or(last, |after| last.saturating_add(after))
+                    }),
+                    None => tracker.update(live, |_, last| last),
+                };
                 Ok(Scrape {
-                    procs: tracker.update(live),
+                    procs,
                     sampler: Some(status),
                 })
             }
@@ -525,7 +666,7 @@ fn open_source(args: &ExporterArgs, device: &DeviceArgs, err: &mut impl Write) -
                     )?;
                 }
             }
-            let ring = MemoryRing::open(&profiler).map_err(|e| e.to_string());
+            let ring = Ring::open(&profiler).map_err(|e| e.to_string());
             if let Err(why) = &ring {
                 writeln!(
                     err,
@@ -709,15 +850,56 @@ mod tests {
         let mut t = Tracker::default();
         let a = figures(10, 5);
         let b = figures(11, 7);
-        assert_eq!(t.update(vec![a.clone(), b.clone()]).len(), 2);
-        let once_more = t.update(vec![a.clone()]);
+        let same = |_: Pid, c: Counters| c;
+        assert_eq!(t.update(vec![a.clone(), b.clone()], same).len(), 2);
+        // Its final figures: the last ones and what came after.
+        let once_more = t.update(vec![a.clone()], |pid, c| {
+            assert_eq!(pid, b.pid);
+            c.saturating_add(Counters::new(100, 1, 0))
+        });
         assert_eq!(once_more.len(), 2);
         let gone = once_more.iter().find(|p| p.pid == b.pid).unwrap();
-        assert_eq!(gone.counters, b.counters);
+        assert_eq!(gone.counters, Counters::new(107, 3, 1_500_000_000));
         assert_eq!(gone.memory, None);
-        assert_eq!(t.update(vec![a.clone()]), vec![a.clone()]);
+        assert_eq!(t.update(vec![a.clone()], same), vec![a.clone()]);
         // Back again (registered anew): exported again.
-        assert_eq!(t.update(vec![a.clone(), b.clone()]).len(), 2);
+        assert_eq!(t.update(vec![a.clone(), b.clone()], same).len(), 2);
+    }
+
+    #[test]
+    fn the_final_figures_add_the_records_after_the_last_query() {
+        use libpfprof::ext::fixture::{exited, record, region};
+        // Records 1 ms apart (time_ns = seq ms): pid 7's, and pid 8's.
+        let recs = [
+            record(0, 7, 10, 100),
+            record(1, 8, 99, 0),
+            record(2, 7, 20, 200),
+            record(3, 7, 30, 300),
+            exited(record(4, 7, 40, 400)),
+            record(5, 8, 1, 0),
+        ];
+        let buf = region(&recs);
+        let batch = Stream::from_oldest(&buf[..])
+            .unwrap()
+            .poll(&buf[..])
+            .unwrap();
+        let mut f = Followed::default();
+        let (seven, eight) = (Pid::new(7).unwrap(), Pid::new(8).unwrap());
+        // Queried between records 2 and 3: 3 and 4 came after.
+        f.queried(seven, 2_500_000);
+        f.queried(eight, 0);
+        f.ingest(&batch);
+        assert_eq!(f.take_after_query(seven), Some(Counters::new(70, 0, 700)));
+        assert_eq!(f.take_after_query(seven), None, "forgotten");
+        // Its EXITED record removed its memory; 8's is its newest.
+        assert_eq!(f.memory.get(&seven), None);
+        assert_eq!(f.memory[&eight].rss_anon_bytes, 4096);
+        // Lost records: no final sum rather than a short one.
+        f.queried(eight, 0);
+        let mut lost = Batch::default();
+        lost.lost = 1;
+        f.ingest(&lost);
+        assert_eq!(f.take_after_query(eight), None);
     }
 
     #[test]

@@ -53,8 +53,20 @@ fn prometheus_stores_what_proc_counts_and_the_exited_process_goes() {
         Duration::from_secs(60),
     );
     prom::assert_agreement(&m);
-    w.exit();
-    prom::assert_dropped_after_one_more_scrape(&exporter, pid);
+    // Faults the exporter has not read yet, then the exit: the scrape
+    // after it has the final figure, read from the zombie.
+    let read_before = prom::sample(
+        &exporter.metrics(),
+        &format!("pfprof_minor_faults_total{{pid=\"{pid}\","),
+    );
+    w.start(4);
+    w.wait_done();
+    w.end();
+    w.wait_zombie();
+    let final_minor = prom::proc_minflt(pid) - base;
+    assert!(read_before < Some(final_minor as f64));
+    prom::assert_dropped_after_one_more_scrape(&exporter, pid, final_minor);
+    w.reap();
     prom::assert_stops(exporter, libc::SIGTERM, Duration::from_secs(1));
 }
 

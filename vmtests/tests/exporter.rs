@@ -29,11 +29,7 @@ fn minor_faults(pid: Pid) -> u64 {
 
 /// The value of the first line of `text` that starts with `prefix`.
 fn metric(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {prefix}: {text}"))
+    prom::sample(text, prefix).unwrap_or_else(|| panic!("no {prefix}: {text}"))
 }
 
 #[test]
@@ -49,6 +45,8 @@ fn prometheus_stores_the_modules_exact_figures() {
     let mut w = prom::Workload::fork();
     let pid = Pid::new(w.pid).expect("a pid");
     profiler().register(pid).expect("register the workload");
+    // It idles: its faults since the fork now are those before registration.
+    let base = prom::proc_minflt(w.pid);
     let exporter = prom::Exporter::start(
         &bin("pfprof"),
         &[
@@ -81,14 +79,23 @@ fn prometheus_stores_the_modules_exact_figures() {
     let m = prom::scenario(&exporter, &mut w, move || minor_faults(pid), TIMEOUT);
     prom::assert_agreement(&m);
 
-    // The module drops the process at the first tick after its exit.
-    w.exit();
+    // Faults the exporter has not queried, then the exit; the module drops
+    // the process at the next tick, after its EXITED record. The scrape
+    // after that has the final figure: the last query's plus the records
+    // after it, equal to wait4's count since the fork less the base.
+    let key = format!("pfprof_minor_faults_total{{pid=\"{pid}\",");
+    let read_before = prom::sample(&exporter.metrics(), &key);
+    w.start(4);
+    w.wait_done();
+    w.end();
+    let final_minor = w.reap() - base;
+    assert!(read_before < Some(final_minor as f64));
     let t = Instant::now();
     while profiler().list().expect("list").contains(&pid) {
         assert!(t.elapsed() < Duration::from_secs(10), "never dropped");
         std::thread::sleep(Duration::from_millis(10));
     }
-    prom::assert_dropped_after_one_more_scrape(&exporter, pid.as_raw());
+    prom::assert_dropped_after_one_more_scrape(&exporter, pid.as_raw(), final_minor);
     let after = exporter.metrics();
     assert_eq!(metric(&after, "pfprof_registered_processes "), 0.0);
     prom::assert_stops(exporter, libc::SIGTERM, Duration::from_secs(2));

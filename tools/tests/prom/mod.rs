@@ -104,8 +104,8 @@ pub fn promtool_check(text: &str) -> (bool, String) {
     (o.status.success(), said)
 }
 
-/// A process that faults on command: forked from the test, it waits on a
-/// pipe for a byte N, then N times maps 512 fresh pages (2 MiB, no huge
+/// A process that faults on command: forked from the test, it says it is
+/// ready, then waits on a pipe for a byte N, then N times maps 512 fresh pages (2 MiB, no huge
 /// pages), touches each, unmaps them and sleeps 100 ms; then it answers
 /// with a byte. It exits when the command pipe closes. The child calls only
 /// async-signal-safe functions (raw system calls), as it must after a fork
@@ -142,13 +142,30 @@ impl Workload {
             libc::close(done_w);
         }
         use std::os::fd::FromRawFd;
-        Workload {
+        let mut w = Workload {
             pid,
             // SAFETY: we own these fds from pipe2 and close them nowhere else.
             cmd: Some(unsafe { std::fs::File::from_raw_fd(cmd_w) }),
             // SAFETY: as above.
             done: unsafe { std::fs::File::from_raw_fd(done_r) },
             reaped: false,
+        };
+        // Its `ready`, then it sleeps in read(2): idle, its counters still.
+        w.wait_done();
+        w.wait_state('S');
+        w
+    }
+
+    /// Waits until its state (in /proc/PID/stat) is `state`.
+    pub fn wait_state(&self, state: char) {
+        let t = Instant::now();
+        loop {
+            let s = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).expect("stat");
+            if s[s.rfind(')').expect("comm") + 2..].starts_with(state) {
+                return;
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "not {state}: {s}");
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -167,18 +184,32 @@ impl Workload {
         self.done.read_exact(&mut b).expect("the workload's answer");
     }
 
-    /// Makes it exit and reaps it.
-    pub fn exit(&mut self) {
+    /// Makes it exit (closes its command pipe); it stays a zombie until
+    /// [`Workload::reap`].
+    pub fn end(&mut self) {
         self.cmd = None;
+    }
+
+    /// Waits until it is a zombie (after [`Workload::end`]).
+    pub fn wait_zombie(&self) {
+        self.wait_state('Z');
+    }
+
+    /// Reaps it (after [`Workload::end`]); returns its minor faults from
+    /// `wait4`'s rusage: all of them, since the fork.
+    pub fn reap(&mut self) -> u64 {
         let mut status = 0;
-        // SAFETY: waits for our own child; `status` is valid.
-        let r = unsafe { libc::waitpid(self.pid, &mut status, 0) };
-        assert_eq!(r, self.pid, "waitpid");
+        // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: waits for our own child; both pointers are valid.
+        let r = unsafe { libc::wait4(self.pid, &mut status, 0, &mut ru) };
+        assert_eq!(r, self.pid, "wait4");
+        self.reaped = true;
         assert!(
             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
             "workload status {status:#x}"
         );
-        self.reaped = true;
+        ru.ru_minflt as u64
     }
 }
 
@@ -215,6 +246,8 @@ fn child_main(cmd: i32, done: i32) -> ! {
         tv_sec: 0,
         tv_nsec: 100_000_000,
     };
+    // SAFETY: writes one byte from a valid buffer: `ready`.
+    unsafe { libc::write(done, b"r".as_ptr().cast(), 1) };
     loop {
         let mut b = 0u8;
         // SAFETY: reads one byte into `b`.
@@ -713,15 +746,30 @@ pub fn assert_agreement(m: &Measured) {
     );
 }
 
+/// The value of the sample of `text` (the text format) that starts with
+/// `prefix`, if any.
+pub fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Once the workload exited and the exporter's source no longer has it
-/// (Prometheus stopped: its scrapes would take the one more): the next
-/// scrape still has it, the one after does not.
-pub fn assert_dropped_after_one_more_scrape(exporter: &Exporter, pid: i32) {
+/// (with Prometheus stopped: its scrapes would take the one more): the
+/// next scrape still has it, with `final_minor` faults, and the one after
+/// does not.
+pub fn assert_dropped_after_one_more_scrape(exporter: &Exporter, pid: i32, final_minor: u64) {
     let key = format!("pfprof_minor_faults_total{{pid=\"{pid}\",");
     let once_more = exporter.metrics();
+    assert_eq!(
+        sample(&once_more, &key),
+        Some(final_minor as f64),
+        "the scrape after the exit lacks its final figure {final_minor}: {once_more}"
+    );
     assert!(
-        once_more.contains(&key),
-        "the scrape after the exit lacks it: {once_more}"
+        !once_more.contains(&format!("pfprof_resident_bytes{{pid=\"{pid}\"")),
+        "memory of a process that is gone: {once_more}"
     );
     let then = exporter.metrics();
     assert!(
