@@ -776,6 +776,7 @@ pub fn assert_dropped_after_one_more_scrape(exporter: &Exporter, pid: i32, final
         !then.contains(&format!("pid=\"{pid}\"")),
         "still there: {then}"
     );
+    eprintln!("the scrape after the exit: {final_minor} faults, the final figure; then gone");
 }
 
 /// SIGTERM and SIGINT end it within `limit`, with status 0.
