@@ -63,8 +63,11 @@ Metrics (labels pid and comm, the command name of /proc/PID/comm):
   pfprof_sampler_samples_lost_total, pfprof_sampler_cpu_seconds_total
   (the time spent sampling), pfprof_sampler_period_seconds,
   pfprof_registered_processes.
-  A process that exits is exported once more with its last figures,
-  then dropped (its series end).
+  A process that exits is exported once more, then dropped (its series
+  end). Its figures then are final: with the module, the last query's
+  plus its records after it in the extended ring (the module dropped
+  it); with procfs, its zombie's, or the last read if it was already
+  reaped.
 
 Formats:
   The Prometheus text format (0.0.4), or OpenMetrics 1.0 when the
