@@ -411,6 +411,12 @@ impl Prometheus {
     /// Starts it and waits (polling `/-/ready`, up to `timeout`) until it
     /// serves its API.
     pub fn start(target: &str, timeout: Duration) -> Prometheus {
+        Prometheus::start_attempt(target, timeout, 3)
+    }
+
+    /// As [`Prometheus::start`]; another process may take the free port
+    /// before Prometheus binds it: then it tries another, `attempts` times.
+    fn start_attempt(target: &str, timeout: Duration, attempts: u32) -> Prometheus {
         let dir = TempDir::new("prometheus");
         let config = dir.0.join("prometheus.yml");
         std::fs::write(
@@ -445,7 +451,11 @@ impl Prometheus {
         let t = Instant::now();
         loop {
             if let Some(st) = p.child.try_wait().expect("try_wait") {
-                panic!("prometheus exited ({st}): {}", p.log());
+                let log = p.log();
+                if attempts > 1 && log.contains("address already in use") {
+                    return Prometheus::start_attempt(target, timeout, attempts - 1);
+                }
+                panic!("prometheus exited ({st}): {log}");
             }
             let ready = ureq::get(&format!("{}/-/ready", p.url))
                 .timeout(Duration::from_secs(5))
@@ -788,5 +798,6 @@ pub fn assert_stops(exporter: Exporter, sig: i32, limit: Duration) -> Duration {
         st.signal()
     );
     assert!(took < limit, "took {took:?} to stop");
+    eprintln!("signal {sig} stopped the exporter in {took:?}");
     took
 }
