@@ -652,10 +652,16 @@ pub fn scenario(
         "{text}"
     );
 
+    let started = Instant::now();
     let prom = Prometheus::start(&exporter.target, timeout);
+    let ready = started.elapsed();
     prom.wait_for("the target to be up", timeout, |p| {
         p.value("up{job=\"pfprof\"}", None) == Some(1.0)
     });
+    eprintln!(
+        "prometheus ready in {ready:.1?}, scraping the exporter in {:.1?}",
+        started.elapsed()
+    );
     let before = reference();
     prom.wait_for("a first sample of the workload", timeout, |p| {
         p.value(&series, None) == Some(before as f64)
