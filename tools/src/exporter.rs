@@ -93,7 +93,7 @@ Examples:
 Exit status:
   0  stopped by SIGINT or SIGTERM
   1  an error: the address cannot be bound, no module (use --backend
-     procfs), no process alive among -p (procfs)
+     procfs), no process alive among -p
   2  invalid arguments";
 
 /// The options of `pfprof exporter` (its help is on the subcommand in
@@ -639,6 +639,9 @@ fn open_source(args: &ExporterArgs, device: &DeviceArgs, err: &mut impl Write) -
                 }
             }
         }
+    }
+    if !args.pids.is_empty() && pids.is_empty() {
+        return Err(ToolError::Msg("no process alive among -p".to_owned()));
     }
     match args.backend {
         Backend::Procfs => {
