@@ -661,7 +661,13 @@ fn open_source(args: &ExporterArgs, device: &DeviceArgs, err: &mut impl Write) -
             Ok(Source::Procfs(watch))
         }
         Backend::Module => {
-            let profiler = crate::open(device)?;
+            let profiler = crate::open(device).map_err(|e| match e {
+                ToolError::Lib(Error::ModuleNotLoaded { .. }) => ToolError::Msg(format!(
+                    "{e}; or serve processes from /proc without the module: \
+                     pfprof exporter --backend procfs -p PID"
+                )),
+                e => e,
+            })?;
             let registered = profiler.list()?;
             for pid in &pids {
                 if !registered.contains(pid) {

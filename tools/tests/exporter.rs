@@ -134,6 +134,18 @@ fn non_loopback_needs_allow_remote_and_procfs_needs_pids() {
         .expect("run pfprof");
     assert_eq!(o.status.code(), Some(2));
 
+    // No module on the host: the error says how to do without it.
+    let o = Command::new(PFPROF)
+        .args(["exporter", "--device", "/nonexistent/pfprof"])
+        .output()
+        .expect("run pfprof");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("pfprof exporter --backend procfs -p PID"),
+        "{err}"
+    );
+
     // pid_max is at most 2^22: never alive.
     let o = Command::new(PFPROF)
         .args(["exporter", "--backend", "procfs", "-p", "4194311"])
