@@ -452,12 +452,11 @@ fn plot_markers<'a, DB: DrawingBackend + 'a>(
     Ok(())
 }
 
+/// A legend swatch: two strokes (touching when the line is solid).
+type Swatch<DB> = ComposedElement<(i32, i32), DB, PathElement<(i32, i32)>, PathElement<(i32, i32)>>;
+
 /// The swatch of a line in plotters' legend, dashed like the line.
-fn swatch<DB: DrawingBackend>(
-    (x, y): (i32, i32),
-    pen: Pen,
-    look: Look,
-) -> ComposedElement<(i32, i32), DB, PathElement<(i32, i32)>, PathElement<(i32, i32)>> {
+fn swatch<DB: DrawingBackend>((x, y): (i32, i32), pen: Pen, look: Look) -> Swatch<DB> {
     let len = look.off(30);
     let half = len / 2;
     let gap = if pen.dash.is_some() { len / 6 } else { 0 };

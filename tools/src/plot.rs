@@ -250,7 +250,8 @@ mod tests {
         let table = run_plot(&["summary", &spec]).unwrap();
         assert!(
             table.contains(
-                "run                 2           15          1           16        1.0s     50.0"
+                " run |       2 |           15 |            1 |           1.0 |           15.0 \
+                 |            1.0 |               50.0 "
             ),
             "{table}"
         );
