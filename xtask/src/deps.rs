@@ -38,8 +38,6 @@ pub const PACKAGES: &[&str] = &[
     // The VM.
     "qemu-system-x86",
     "util-linux",
-    // The font of pfprof-plot's charts (the case studies, the demo).
-    "fonts-dejavu-core",
 ];
 
 /// The bindgen version the kernel's Rust support is built with (Debian's
