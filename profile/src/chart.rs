@@ -496,7 +496,8 @@ fn plotters_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTransl
         .draw()
 }
 
-/// `text` cut with an ellipsis to fit `width` pixels in `font`.
+/// `text` cut with an ellipsis to fit `width` pixels in `font`; a label
+/// `name[pid]` keeps its pid (`a-long-na…[1234]`).
 fn fit_text<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     text: &str,
@@ -506,10 +507,14 @@ fn fit_text<DB: DrawingBackend>(
     if root.estimate_text_size(text, font)?.0 <= width {
         return Ok(text.to_owned());
     }
-    let mut chars: Vec<char> = text.chars().collect();
+    let (head, tail) = match text.rfind('[') {
+        Some(i) if text.ends_with(']') && i > 0 => text.split_at(i),
+        _ => (text, ""),
+    };
+    let mut chars: Vec<char> = head.chars().collect();
     while !chars.is_empty() {
         chars.pop();
-        let cut: String = chars.iter().collect::<String>() + "\u{2026}";
+        let cut: String = chars.iter().collect::<String>() + "\u{2026}" + tail;
         if root.estimate_text_size(&cut, font)?.0 <= width {
             return Ok(cut);
         }
@@ -683,7 +688,7 @@ fn time_lines<DB: DrawingBackend>(
         let room = (width * 6 / 10, height * 6 / 10);
         Legend::layout(root, entries, look, look.font(20), room)?
     } else {
-        let room = (width * 4 / 10, height.saturating_sub(2 * margin));
+        let room = (width * 35 / 100, height.saturating_sub(2 * margin));
         Legend::layout(root, entries, look, look.font(17), room)?
     };
     let (chart_area, beside) = if inside {
@@ -1639,6 +1644,25 @@ mod tests {
         for i in 100..122 {
             assert!(svg.contains(&format!("work[{i}]")), "no label work[{i}]");
         }
+        // Labels too long for the legend beside the plot are cut before
+        // their pid.
+        let series: Vec<Series> = (0..22)
+            .map(|i| Series {
+                label: format!(
+                    "a-much-longer-command-name-than-a-legend-fits-{i}[{}]",
+                    100 + i
+                ),
+                points: vec![(0.0, 1.0), (10.0, 2.0)],
+            })
+            .collect();
+        let svg = Chart::Rates {
+            title: "22".into(),
+            series,
+        }
+        .svg((800, 500))
+        .unwrap();
+        assert!(svg.contains("\u{2026}[121]"), "{svg}");
+        assert!(!svg.contains("-fits-21["));
     }
 
     #[test]
