@@ -213,12 +213,19 @@ impl Look {
         self.px(base)
     }
 
-    /// The pen of line `i` of many: its colour, dashed past the palette.
+    /// The pen of line `i` of many: its colour; past the palette, the
+    /// colours again dashed, then dotted, then in long dashes.
     fn pen(&self, i: usize, width: u32) -> Pen {
+        let dash = match (i / COLORS.len()) % 4 {
+            0 => None,
+            1 => Some((12, 7)),
+            2 => Some((3, 5)),
+            _ => Some((24, 5)),
+        };
         Pen {
             color: color(i),
             width: self.width(width),
-            dash: (i >= COLORS.len()).then(|| (self.px(12), self.px(7))),
+            dash: dash.map(|(on, off)| (self.px(on), self.px(off))),
         }
     }
 }
@@ -497,7 +504,8 @@ fn plotters_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTransl
 }
 
 /// `text` cut with an ellipsis to fit `width` pixels in `font`; a label
-/// `name[pid]` keeps its pid (`a-long-na…[1234]`).
+/// `name[pid]` keeps its pid (`a-long-na…[1234]`), and one ending in a
+/// number its number (`pi… 1234`).
 fn fit_text<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     text: &str,
@@ -507,9 +515,16 @@ fn fit_text<DB: DrawingBackend>(
     if root.estimate_text_size(text, font)?.0 <= width {
         return Ok(text.to_owned());
     }
+    // What tells the lines apart is at the end: `[pid]`, or a number.
+    let number_at = text
+        .rfind(' ')
+        .filter(|&i| text[i + 1..].bytes().all(|b| b.is_ascii_digit()));
     let (head, tail) = match text.rfind('[') {
         Some(i) if text.ends_with(']') && i > 0 => text.split_at(i),
-        _ => (text, ""),
+        _ => match number_at {
+            Some(i) if i + 1 < text.len() => text.split_at(i),
+            _ => (text, ""),
+        },
     };
     let mut chars: Vec<char> = head.chars().collect();
     while !chars.is_empty() {
@@ -525,6 +540,8 @@ fn fit_text<DB: DrawingBackend>(
 /// A legend of many lines: its entries and how it is laid out.
 struct Legend {
     entries: Vec<(String, Pen)>,
+    /// Some labels did not fit and were cut.
+    cut: bool,
     columns: usize,
     column_width: u32,
     row_height: u32,
@@ -569,6 +586,7 @@ impl Legend {
         }
         let mut legend = Legend {
             entries,
+            cut: false,
             columns: 1,
             column_width: 0,
             row_height: (font_size * 1.35).ceil() as u32,
@@ -581,6 +599,7 @@ impl Legend {
         let room = (max_width.saturating_sub(2 * pad) / legend.columns as u32)
             .saturating_sub(legend.swatch() + 3 * pad);
         let text_width = widest.min(room);
+        legend.cut = text_width < widest;
         legend.column_width = legend.swatch() + 3 * pad + text_width;
         for (label, _) in &mut legend.entries {
             *label = fit_text(root, label, &font, text_width)?;
@@ -688,8 +707,16 @@ fn time_lines<DB: DrawingBackend>(
         let room = (width * 6 / 10, height * 6 / 10);
         Legend::layout(root, entries, look, look.font(20), room)?
     } else {
+        // Smaller text before cut labels.
         let room = (width * 35 / 100, height.saturating_sub(2 * margin));
-        Legend::layout(root, entries, look, look.font(17), room)?
+        let mut legend = Legend::layout(root, entries.clone(), look, look.font(17), room)?;
+        for size in [15, 13, 11] {
+            if !legend.cut || look.font(size) >= legend.font_size {
+                break;
+            }
+            legend = Legend::layout(root, entries.clone(), look, look.font(size), room)?;
+        }
+        legend
     };
     let (chart_area, beside) = if inside {
         (body.clone(), None)
@@ -1663,6 +1690,26 @@ mod tests {
         .unwrap();
         assert!(svg.contains("\u{2026}[121]"), "{svg}");
         assert!(!svg.contains("-fits-21["));
+    }
+
+    #[test]
+    fn lines_past_the_palette_are_dashed_then_dotted() {
+        let look = Look {
+            scale: 1.0,
+            surface: Surface::Vector,
+        };
+        let dashes: Vec<_> = [0, 19, 20, 40, 60, 80].map(|i| look.pen(i, 3).dash).into();
+        assert_eq!(
+            dashes,
+            [None, None, Some((12, 7)), Some((3, 5)), Some((24, 5)), None]
+        );
+        assert_eq!(look.pen(41, 3).color, COLORS[1]);
+        let big = Look {
+            scale: 2.0,
+            surface: Surface::Bitmap,
+        };
+        assert_eq!(big.pen(20, 3).dash, Some((24, 14)));
+        assert_eq!(big.pen(20, 3).width, 6);
     }
 
     #[test]

@@ -299,3 +299,34 @@ fn control_plotters_thick_lines_escape_the_plot_area() {
         "plotters' own thick lines stayed inside ({n_out} pixels out): the check may be blind"
     );
 }
+
+#[test]
+fn a_legend_of_sixty_lines_takes_columns_and_stays_in_the_image() {
+    let series = (0..60)
+        .map(|i| Series {
+            label: format!("work[{}]", 30_000 + i),
+            points: vec![(0.0, f64::from(i)), (5.0, f64::from(i) + 10.0)],
+        })
+        .collect();
+    let chart = Chart::Rates {
+        title: "60 processes".into(),
+        series,
+    };
+    for size in [(1024, 640), (640, 400)] {
+        let (layout, _) = check(&format!("legend60_{}", size.0), &chart, size);
+        let (plot, legend) = (layout.plots[0], layout.legends[0]);
+        assert!(legend.left >= plot.right, "{size:?}: {legend:?} {plot:?}");
+        // More entries than one column holds: it is wider than tall
+        // would be for a single column of 60 rows.
+        assert!(
+            legend.bottom - legend.top < (plot.bottom - plot.top) + 60,
+            "{size:?}: {legend:?}"
+        );
+        assert!(
+            plot.right - plot.left > size.0 as i32 / 2,
+            "{size:?}: the plot keeps at least half the width: {plot:?}"
+        );
+    }
+    let svg = chart.svg((1024, 640)).expect("svg");
+    assert!(svg.contains("work[30059]"), "the last entry is drawn");
+}
