@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use pfprof_profile::analysis::{self, ProfileSummary, Selection};
-use pfprof_profile::chart::{accumulated_of, memory_of, rates_of, Chart, ImageFormat};
+use pfprof_profile::chart::{
+    accumulated_of, memory_of, plain_io_error, rates_of, Chart, ImageFormat,
+};
 use pfprof_profile::Profile;
 
 use crate::cli::{PlotCli, PlotCommand, PlotSelect};
@@ -31,8 +33,15 @@ fn split_input(spec: &str) -> (String, PathBuf) {
 }
 
 /// Reads a profile; one with neither samples nor records is an error
-/// (`/etc/passwd` has no line of numbers).
+/// (`/etc/passwd` has no line of numbers), and so is a file that cannot be
+/// opened, in plain words (`cannot read x.dat: No such file or directory`).
 fn read_profile(path: &Path) -> Result<Profile> {
+    let cannot = |why: String| ToolError::Msg(format!("cannot read {}: {why}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| cannot(plain_io_error(&e)))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(cannot("Is a directory".to_owned()));
+    }
+    drop(file);
     let p = Profile::read(path)?;
     if p.samples.is_empty() && p.records.is_empty() {
         let why = if p.header.is_empty() {

@@ -91,6 +91,21 @@ fn files_without_samples_are_errors() {
             "{chart}"
         );
     }
+    // Files that cannot be read, in plain words.
+    let o = plot()
+        .args(["summary", "/nonexistent.dat", "/tmp"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "pfprof-plot: cannot read /nonexistent.dat: No such file or directory\n"
+    );
+    let o = plot().args(["summary", "/tmp"]).output().unwrap();
+    assert_eq!(
+        stderr(&o),
+        "pfprof-plot: cannot read /tmp: Is a directory\n"
+    );
     let o = plot().arg("summary").arg(&header_only).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(o.stdout.is_empty());
