@@ -926,7 +926,7 @@ fn utilization_chart<DB: DrawingBackend>(
         &xy,
         ceiling.zip(cpus),
         x_top,
-        |x, y| (format!("N={x:.0}: {y:.1}%"), (-50, -32)),
+        |x, y| format!("N={x:.0}: {y:.1}%"),
     )?;
     let plots = vec![PixelRect::of_area(chart.plotting_area())];
     root.present()?;
@@ -938,8 +938,8 @@ fn utilization_chart<DB: DrawingBackend>(
 
 /// The utilization series of a chart against N: the ceiling of all CPUs
 /// busy (`ceiling`: the line's height and the CPUs), the utilization line,
-/// each point with its value (`label` gives the text and its offset in the
-/// 1024 x 640 layout), and the legend.
+/// each point with its value above it (`label` gives the text; kept inside
+/// the plot), and the legend.
 fn utilization_series<'a, DB: DrawingBackend + 'a>(
     root: &DrawingArea<DB, Shift>,
     chart: &mut Chart2d<'a, DB>,
@@ -947,7 +947,7 @@ fn utilization_series<'a, DB: DrawingBackend + 'a>(
     xy: &[(f64, f64)],
     ceiling: Option<(f64, u32)>,
     x_top: f64,
-    label: impl Fn(f64, f64) -> (String, (i32, i32)),
+    label: impl Fn(f64, f64) -> String,
 ) -> Drawn<(), DB> {
     if let Some((c, cpus)) = ceiling {
         let grey = Pen::solid(RGBColor(127, 127, 127), look.width(2));
@@ -959,15 +959,21 @@ fn utilization_series<'a, DB: DrawingBackend + 'a>(
     legend_entry(chart, "total CPU utilization".to_owned(), pen, look)?;
     // Each point with its value just above it.
     plot_markers(root, chart, xy, look.px(7), pen.color)?;
-    chart.draw_series(xy.iter().map(|&(x, y)| {
-        let (text, (dx, dy)) = label(x, y);
-        EmptyElement::at((x, y))
-            + Text::new(
-                text,
-                (look.off(dx), look.off(dy)),
-                (FONT, look.font(20)).into_font().color(&BLACK),
-            )
-    }))?;
+    let font = TextStyle::from((FONT, look.font(20)))
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Bottom));
+    let plot = PixelRect::of_area(chart.plotting_area());
+    for &(x, y) in xy {
+        let text = label(x, y);
+        let (w, h) = root.estimate_text_size(&text, &font)?;
+        let (px, py) = chart.backend_coord(&(x, y));
+        let half = (w / 2) as i32 + look.off(4);
+        let at = (
+            px.clamp(plot.left + half, (plot.right - half).max(plot.left + half)),
+            (py - look.off(14)).max(plot.top + h as i32),
+        );
+        root.draw(&Text::new(text, at, font.clone()))?;
+    }
     plotters_legend(chart, SeriesLabelPosition::LowerRight, look)
 }
 
@@ -1117,7 +1123,7 @@ fn utilization_memory_chart<DB: DrawingBackend>(
         &xy,
         ceiling.zip(cpus),
         x_top,
-        |_, y| (format!("{y:.1}%"), (-30, -30)),
+        |_, y| format!("{y:.1}%"),
     )?;
     plots.push(PixelRect::of_area(chart.plotting_area()));
 
