@@ -679,6 +679,17 @@ fn y_label_area<DB: DrawingBackend>(
     Ok(w + (look.font(22) * 1.7).ceil() as u32 + look.px(14))
 }
 
+/// About how many tick labels fit along a plot area's axes: as many as
+/// plotters' default ten on the 1024 x 640 layout, fewer on narrow or
+/// short images so that labels do not run into each other.
+fn tick_counts<'a, DB: DrawingBackend + 'a>(chart: &Chart2d<'a, DB>, look: Look) -> (usize, usize) {
+    let (w, h) = chart.plotting_area().dim_in_pixel();
+    let font = look.font(20);
+    let x = (f64::from(w) / (font * 3.9)).round() as usize;
+    let y = (f64::from(h) / (font * 2.2)).round() as usize;
+    (x.clamp(2, 12), y.clamp(2, 12))
+}
+
 /// Lines of a time chart up to which the legend goes in the plot (above
 /// that, beside it).
 const LEGEND_INSIDE_MAX: usize = 6;
@@ -730,8 +741,11 @@ fn time_lines<DB: DrawingBackend>(
         .x_label_area_size(x_label_area(look))
         .y_label_area_size(y_label_area(root, look, &count_label(&y_top))?)
         .build_cartesian_2d(0f64..x_top, 0f64..y_top)?;
+    let (x_ticks, y_ticks) = tick_counts(&chart, look);
     chart
         .configure_mesh()
+        .x_labels(x_ticks)
+        .y_labels(y_ticks)
         .x_desc("time since the first sample (s)")
         .y_desc(y_desc)
         .label_style((FONT, look.font(20)))
@@ -909,8 +923,11 @@ fn utilization_chart<DB: DrawingBackend>(
         .x_label_area_size(x_label_area(look))
         .y_label_area_size(y_label_area(&root, look, &y_widest)?)
         .build_cartesian_2d(0f64..x_top, 0f64..axis_top(y_max))?;
+    let (x_ticks, y_ticks) = tick_counts(&chart, look);
     chart
         .configure_mesh()
+        .x_labels(x_ticks)
+        .y_labels(y_ticks)
         .x_desc("degree of multiprogramming N (concurrent work processes)")
         .y_desc("CPU utilization (% of one CPU)")
         .label_style((FONT, look.font(20)))
@@ -1007,8 +1024,11 @@ fn memory_chart<DB: DrawingBackend>(
         .right_y_label_area_size(y_label_area(&root, look, &count_label(&r_top))?)
         .build_cartesian_2d(0f64..x_top, 0f64..y_top)?
         .set_secondary_coord(0f64..x_top, 0f64..r_top);
+    let (x_ticks, y_ticks) = tick_counts(&chart, look);
     chart
         .configure_mesh()
+        .x_labels(x_ticks)
+        .y_labels(y_ticks)
         .x_desc("time since the first sample (s)")
         .y_desc("memory (MiB)")
         .label_style((FONT, look.font(20)))
@@ -1103,8 +1123,11 @@ fn utilization_memory_chart<DB: DrawingBackend>(
         .x_label_area_size((look.font(20) * 1.8).ceil() as u32)
         .y_label_area_size(y_area)
         .build_cartesian_2d(0f64..x_top, 0f64..axis_top(u_max) * 1.1)?;
+    let (x_ticks, y_ticks) = tick_counts(&chart, look);
     chart
         .configure_mesh()
+        .x_labels(x_ticks)
+        .y_labels(y_ticks)
         .y_desc("CPU utilization (% of one CPU)")
         .label_style((FONT, look.font(20)))
         .axis_desc_style((FONT, look.font(22)))
@@ -1133,8 +1156,11 @@ fn utilization_memory_chart<DB: DrawingBackend>(
         .x_label_area_size(x_label_area(look))
         .y_label_area_size(y_area)
         .build_cartesian_2d(0f64..x_top, 0f64..axis_top(m_max) * 1.4)?;
+    let (x_ticks, y_ticks) = tick_counts(&chart, look);
     chart
         .configure_mesh()
+        .x_labels(x_ticks)
+        .y_labels(y_ticks)
         .x_desc("degree of multiprogramming N (concurrent work processes)")
         .y_desc("peak summed memory (MiB)")
         .label_style((FONT, look.font(20)))
