@@ -38,8 +38,6 @@ pub const PACKAGES: &[&str] = &[
     // The VM.
     "qemu-system-x86",
     "util-linux",
-    // The font of pfprof-plot's charts (the case studies, the demo).
-    "fonts-dejavu-core",
     // The exporter's tests scrape it with a real Prometheus and check its
     // output with promtool (tools/tests/exporter.rs, vmtests/tests/exporter.rs).
     "prometheus",
