@@ -52,6 +52,10 @@ struct Cli {
     /// Run only these phases (cost, period, side, monitor) [default: all]
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// The numbers of processes of the cost phase [default: 1, 10, 100,
+    /// 1000, and 10000 unless --quick]
+    #[arg(long, value_delimiter = ',')]
+    ns: Vec<usize>,
 }
 
 impl Cli {
@@ -140,9 +144,28 @@ fn cost(p: &Profiler, r: &mut Results, n: usize, secs: f64) -> Res<()> {
     std::thread::sleep(Duration::from_millis(200));
     let a = p.query()?;
     let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs_f64(secs));
+    // Each tick's own cost (`cost_last_ns` when exactly one tick passed
+    // since the last look), for a median: under TCG on a busy host a tick
+    // that the host preempts costs its whole time slice, which the mean
+    // (`cost_total_ns / ticks`) takes in and the median leaves out.
+    let mut each = Vec::new();
+    let mut last = a.ticks;
+    while t0.elapsed().as_secs_f64() < secs {
+        std::thread::sleep(Duration::from_millis(20));
+        let q = p.query()?;
+        if q.ticks == last.wrapping_add(1) {
+            each.push(q.cost_last_ns as f64);
+        }
+        last = q.ticks;
+    }
     let b = p.query()?;
     let wall = t0.elapsed().as_nanos() as f64;
+    let tick_median = median(each);
+    r.set(format!("sampler_tick_ns_median_n{n}"), tick_median);
+    r.set(
+        format!("sampler_ns_per_process_median_n{n}"),
+        tick_median / n as f64,
+    );
     let samples = b.process_samples.saturating_sub(a.process_samples) as f64;
     let cost_ns = b.cost_total_ns.saturating_sub(a.cost_total_ns) as f64;
     let ticks = b.ticks.saturating_sub(a.ticks) as f64;
@@ -189,13 +212,16 @@ fn cost(p: &Profiler, r: &mut Results, n: usize, secs: f64) -> Res<()> {
     Ok(())
 }
 
-/// A tick's fixed cost: the cost per tick is `fixed + n * share` (N paused
-/// processes), fitted through N = 1 and N = 1000; `tick_fixed_ns` is the
-/// cost beyond the processes' share, and `tick_fixed_to_process_ratio`
-/// that against one process's share.
+/// A tick's fixed cost: the cost per tick (the median tick) is `fixed + n *
+/// share` (N paused processes), fitted through N = 1 and N = 1000;
+/// `tick_fixed_ns` is the cost beyond the processes' share, and
+/// `tick_fixed_to_process_ratio` that against one process's share.
 fn tick_fixed(r: &mut Results) {
     let g = |k: &str| r.0.get(k).copied().unwrap_or(f64::NAN);
-    let (t1, t1000) = (g("sampler_ns_per_tick_n1"), g("sampler_ns_per_tick_n1000"));
+    let (t1, t1000) = (
+        g("sampler_tick_ns_median_n1"),
+        g("sampler_tick_ns_median_n1000"),
+    );
     let share = (t1000 - t1) / 999.0;
     let fixed = t1 - share;
     r.set("tick_process_share_ns", share);
@@ -705,7 +731,9 @@ fn side_by_side(p: &Profiler, r: &mut Results, bin: &Path, runs: usize) -> Res<(
         observers.len()
     );
     let mut runs_of: Vec<Vec<Observed>> = observers.iter().map(|_| Vec::new()).collect();
-    observe(p, bin, &args, Observer::Unprofiled)?; // warm up
+    if runs > 1 {
+        observe(p, bin, &args, Observer::Unprofiled)?; // warm up
+    }
     for i in 0..runs {
         for k in 0..observers.len() {
             let j = (i + k) % observers.len();
@@ -890,7 +918,9 @@ fn run(cli: &Cli) -> Res<()> {
     let st = p.query()?;
     r.set("hz", f64::from(st.hz));
     r.set("quick", if cli.quick { 1.0 } else { 0.0 });
-    let ns: &[usize] = if cli.quick {
+    let ns: &[usize] = if !cli.ns.is_empty() {
+        &cli.ns
+    } else if cli.quick {
         &[1, 10, 100, 1000]
     } else {
         &[1, 10, 100, 1000, 10000]
@@ -912,7 +942,7 @@ fn run(cli: &Cli) -> Res<()> {
         period(&p, &mut r, "1khz", 1_000, s1k)?;
     }
     if cli.runs("side") {
-        side_by_side(&p, &mut r, &cli.bin, if cli.quick { 2 } else { 7 })?;
+        side_by_side(&p, &mut r, &cli.bin, if cli.quick { 1 } else { 7 })?;
     }
     if cli.runs("monitor") {
         monitor(&p, &mut r, &cli.bin, cli.quick)?;
@@ -956,8 +986,8 @@ mod tests {
     #[test]
     fn the_fixed_cost_of_a_tick_is_fitted_through_n1_and_n1000() {
         let mut r = Results::default();
-        r.set("sampler_ns_per_tick_n1", 3_000.0);
-        r.set("sampler_ns_per_tick_n1000", 1_002_000.0);
+        r.set("sampler_tick_ns_median_n1", 3_000.0);
+        r.set("sampler_tick_ns_median_n1000", 1_002_000.0);
         tick_fixed(&mut r);
         assert_eq!(r.0["tick_process_share_ns"], 1_000.0);
         assert_eq!(r.0["tick_fixed_ns"], 2_000.0);

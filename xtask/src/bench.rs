@@ -88,14 +88,15 @@ fn num(v: Option<f64>) -> String {
 pub fn table(r: &BTreeMap<String, f64>) -> String {
     let mut s = String::new();
     let g = |k: &str| get(r, k);
-    s.push_str("| N processes | module ns/process/tick | /proc ns/process/tick | ratio | module CPU % at 20 Hz | /proc CPU % at 20 Hz |\n|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("| N processes | module ns/process/tick | module median tick ns | /proc ns/process/tick | ratio | module CPU % at 20 Hz | /proc CPU % at 20 Hz |\n|---:|---:|---:|---:|---:|---:|---:|\n");
     for n in [1, 10, 100, 1000, 10000] {
         if g(&format!("sampler_ns_per_process_n{n}")).is_none() {
             continue;
         }
         s.push_str(&format!(
-            "| {n} | {} | {} | {} | {} | {} |\n",
+            "| {n} | {} | {} | {} | {} | {} | {} |\n",
             num(g(&format!("sampler_ns_per_process_n{n}"))),
+            num(g(&format!("sampler_tick_ns_median_n{n}"))),
             num(g(&format!("procfs_ns_per_process_n{n}"))),
             num(g(&format!("ratio_procfs_to_sampler_n{n}"))),
             num(g(&format!("sampler_cpu_pct_n{n}_20hz"))),
