@@ -237,14 +237,15 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Mean error (%) and p99 |jitter| (us) of timestamps taken every `period`.
-fn accuracy(times_ns: &[u64], period_ns: f64) -> (f64, f64, f64) {
+/// Mean error (%), p99 and max |jitter| (us) of timestamps taken every
+/// `period`, and the median |jitter| (us).
+fn accuracy(times_ns: &[u64], period_ns: f64) -> (f64, f64, f64, f64) {
     let d: Vec<f64> = times_ns
         .windows(2)
         .map(|w| w[1].saturating_sub(w[0]) as f64)
         .collect();
     if d.is_empty() {
-        return (f64::NAN, f64::NAN, f64::NAN);
+        return (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
     }
     let mean = d.iter().sum::<f64>() / d.len() as f64;
     let mut jit: Vec<f64> = d.iter().map(|x| (x - period_ns).abs() / 1e3).collect();
@@ -254,6 +255,7 @@ fn accuracy(times_ns: &[u64], period_ns: f64) -> (f64, f64, f64) {
         100.0 * (mean - period_ns) / period_ns,
         percentile(&jit, 0.99),
         max,
+        percentile(&jit, 0.5),
     )
 }
 
@@ -301,7 +303,8 @@ fn period(p: &Profiler, r: &mut Results, name: &str, period_us: u32, samples: us
     times.truncate(samples + 1);
     let classic = sim.join().map_err(|_| "the classic simulation panicked")?;
     let pns = f64::from(period_us) * 1e3;
-    let (e, j, m) = accuracy(&times, pns);
+    let (e, j, m, j50) = accuracy(&times, pns);
+    r.set(format!("period_jitter_p50_us_{name}"), j50);
     r.set(
         format!("period_samples_{name}"),
         (times.len().max(1) - 1) as f64,
@@ -314,7 +317,7 @@ fn period(p: &Profiler, r: &mut Results, name: &str, period_us: u32, samples: us
         st1.overruns.saturating_sub(st0.overruns) as f64,
     );
     r.set(format!("period_records_lost_{name}"), lost as f64);
-    let (e, j, m) = accuracy(&classic, pns);
+    let (e, j, m, _) = accuracy(&classic, pns);
     r.set(format!("classic_period_error_mean_pct_{name}"), e);
     r.set(format!("classic_period_jitter_p99_us_{name}"), j);
     r.set(format!("classic_period_jitter_max_us_{name}"), m);
