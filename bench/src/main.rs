@@ -404,6 +404,8 @@ fn spawn_stopped(bin: &Path, args: &[&str]) -> Res<nix::unistd::Pid> {
     for a in args.iter().chain(&["--no-register"]) {
         argv.push(CString::new(*a)?);
     }
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
     let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
     let fd = null.as_raw_fd();
     // SAFETY: the child only makes async-signal-safe calls (dup2, raise,
@@ -415,15 +417,7 @@ fn spawn_stopped(bin: &Path, args: &[&str]) -> Res<nix::unistd::Pid> {
                 libc::dup2(fd, 1);
                 libc::dup2(fd, 2);
                 libc::raise(libc::SIGSTOP);
-                libc::execv(
-                    path.as_ptr(),
-                    [
-                        argv.iter().map(|a| a.as_ptr()).collect::<Vec<_>>(),
-                        vec![std::ptr::null()],
-                    ]
-                    .concat()
-                    .as_ptr(),
-                );
+                libc::execv(path.as_ptr(), ptrs.as_ptr());
                 libc::_exit(127)
             }
         }
