@@ -38,6 +38,9 @@ pub const PACKAGES: &[&str] = &[
     // The VM.
     "qemu-system-x86",
     "util-linux",
+    // perf stat, which the bench compares pfprof with (in the VM: the lab
+    // kernels have CONFIG_PERF_EVENTS).
+    "linux-perf",
     // The exporter's tests scrape it with a real Prometheus and check its
     // output with promtool (tools/tests/exporter.rs, vmtests/tests/exporter.rs).
     "prometheus",
