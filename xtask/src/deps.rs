@@ -42,7 +42,7 @@ pub const PACKAGES: &[&str] = &[
     // kernels have CONFIG_PERF_EVENTS).
     "linux-perf",
     // The exporter's tests scrape it with a real Prometheus and check its
-    // output with promtool (tools/tests/exporter.rs, vmtests/tests/exporter.rs).
+    // output with promtool (tools/tests/exporter.rs, vmtests/tests/tools_exporter.rs).
     "prometheus",
 ];
 

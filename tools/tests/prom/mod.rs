@@ -1,6 +1,6 @@
 //! The harness of the exporter's tests against a real Prometheus (Debian's
 //! `prometheus` and `promtool`), shared by tools/tests/exporter.rs (host,
-//! `--backend procfs`) and vmtests/tests/exporter.rs (lab VM, the module),
+//! `--backend procfs`) and vmtests/tests/tools_exporter.rs (lab VM, the module),
 //! which includes this file by path.
 //!
 //! [`scenario`] runs the whole check: a forked [`Workload`] idles, the
