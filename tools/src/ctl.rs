@@ -489,6 +489,7 @@ pub fn run(cli: PfprofCli, out: &mut impl Write, err: &mut impl Write) -> Result
             crate::gen::man(dir.as_deref(), out)?;
             return Ok(0);
         }
+        PfprofCommand::Exporter(args) => return crate::exporter::run(&args, &cli.device, err),
         _ => {}
     }
     if let PfprofCommand::Run { command } = &cli.command {
@@ -532,7 +533,8 @@ pub fn run(cli: PfprofCli, out: &mut impl Write, err: &mut impl Write) -> Result
         } => p.set_period_us(us)?,
         PfprofCommand::Run { .. }
         | PfprofCommand::Completions { .. }
-        | PfprofCommand::Man { .. } => {}
+        | PfprofCommand::Man { .. }
+        | PfprofCommand::Exporter(_) => {}
     }
     Ok(0)
 }

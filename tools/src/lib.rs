@@ -21,6 +21,7 @@ use std::io;
 pub mod cli;
 pub mod ctl;
 pub mod duration;
+pub mod exporter;
 pub mod format;
 pub mod gen;
 pub mod monitor;
