@@ -64,6 +64,7 @@ mod registry;
 mod sampler;
 mod sysfs;
 mod text;
+mod tree;
 
 use profiler::Profiler;
 
@@ -96,6 +97,9 @@ impl kernel::Module for Pfprof {
         // removes every control plane and disables the sampler, so no
         // callback can run, before the box is freed.
         unsafe { profiler.as_ref().publish() };
+        if let Err(e) = profiler.enable_trees() {
+            pr_info!("process trees unavailable (error {})\n", e.to_errno());
+        }
         let control = (|| -> Result<ControlPlanes> {
             let chrdev = chrdev::Registration::new(abi::MAJOR, c_str!("pfprof"))?;
             let status = procfs::StatusFile::create()?;

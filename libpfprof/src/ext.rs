@@ -107,6 +107,7 @@ mod off {
     pub const R_SHMEM: usize = offset_of!(Record, rss_shmem_bytes);
     pub const R_SWAP: usize = offset_of!(Record, swap_bytes);
     pub const R_PEAK: usize = offset_of!(Record, rss_peak_bytes);
+    pub const R_TREE: usize = offset_of!(Record, tree_root);
 }
 
 const HEADER_SIZE: usize = abi::EXT_HEADER_SIZE as usize;
@@ -194,6 +195,11 @@ pub struct Record {
     /// The memory footprint at the sample (sums over the processes in the
     /// totals record, whose peak is 0).
     pub memory: Footprint,
+    /// The root of the process tree the process is a member of (see
+    /// [`Profiler::register_tree`](crate::Profiler::register_tree)), the
+    /// root's own records included; `None` for a process registered alone
+    /// and for the totals.
+    pub tree_root: Option<Pid>,
 }
 
 /// A process's memory at a sample, in bytes: what `/proc/<pid>/status`
@@ -336,6 +342,7 @@ fn read_record<M: Memory + ?Sized>(region: &M, n: u64, capacity: u64) -> Option<
             swap_bytes: w(off::R_SWAP)?,
             rss_peak_bytes: w(off::R_PEAK)?,
         },
+        tree_root: Pid::new(region.load_u32(base + off::R_TREE, Ordering::Relaxed)? as i32),
     };
     fence(Ordering::Acquire);
     (region.load_u64(base + off::R_SEQ, Ordering::Relaxed)? == n).then_some(record)

@@ -312,6 +312,7 @@ impl Collected {
             },
             counters: self.delta,
             memory: self.memory,
+            tree_root: None,
         }
     }
 }
@@ -331,6 +332,7 @@ pub fn totals_record(collected: &[Collected], seq: u64, time_ns: u64, time_ms: u
         flags: RecordFlags::TOTAL,
         counters: sum,
         memory: total_memory(collected),
+        tree_root: None,
     }
 }
 

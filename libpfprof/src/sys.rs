@@ -134,7 +134,7 @@ mod header_tests {
                 CLASSIC_OFFSET, CLASSIC_PAGES, CLASSIC_SIZE, CLASSIC_SAMPLES,
                 CLASSIC_SAMPLE_WORDS, CLASSIC_EMPTY,
                 EXT_OFFSET, EXT_HEADER_SIZE, EXT_RECORDS, RECORD_SIZE, EXT_SIZE,
-                BUFFER_SIZE, EXT_MAGIC, RECORD_TOTAL, RECORD_EXITED, RECORD_NO_MM,
+                BUFFER_SIZE, EXT_MAGIC, RECORD_TOTAL, RECORD_EXITED, RECORD_NO_MM, REG_TREE,
                 STATE_IDLE, STATE_RUNNING,
                 PERIOD_MIN_US, PERIOD_MAX_US, PERIOD_DEFAULT_US,
                 IOC_MAGIC, IOC_VERSION, IOC_REGISTER, IOC_UNREGISTER, IOC_QUERY,
@@ -154,7 +154,7 @@ mod header_tests {
                 pfprof_version = Version { abi_version, reserved, buffer_size },
                 pfprof_pid_arg = PidArg { pid, flags },
                 pfprof_status = Status {
-                    abi_version, state, hz, period_us, registered, reserved,
+                    abi_version, state, hz, period_us, registered, tree_refused,
                     samples_written, samples_lost, records_written, ticks,
                     overruns, process_samples, cost_total_ns, cost_last_ns,
                     cost_max_ns,
