@@ -105,7 +105,9 @@ struct pfprof_record {
 	__s32 tree_root;       /* the process tree's root pid (members of a
 	                        * PFPROF_REG_TREE registration); else 0 */
 	__u32 reserved0;
-	__u64 reserved[3];
+	char comm[16];         /* command name at the sample, NUL-padded
+	                        * (as /proc/<pid>/comm); empty for the totals */
+	__u64 reserved[1];
 };
 
 struct pfprof_version {

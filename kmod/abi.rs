@@ -172,8 +172,13 @@ pub struct Record {
     pub tree_root: i32,
     /// Padding; 0.
     pub reserved0: u32,
+    /// The process's command name at the sample (its main thread's, as
+    /// `/proc/<pid>/comm` shows it), NUL-padded (a name of 15 bytes or
+    /// more is cut at 15, as the kernel keeps it); all 0 in the totals
+    /// record.
+    pub comm: [u8; 16],
     /// Padding; 0.
-    pub reserved: [u64; 3],
+    pub reserved: [u64; 1],
 }
 
 /// `PFPROF_IOC_VERSION`: what the module speaks.

@@ -353,6 +353,25 @@ pid_t pfprof_task_tgid_nr(struct task_struct *task)
 	return task->tgid;
 }
 
+/*
+ * The command name of a referenced task, NUL-padded into 16 bytes. Read
+ * without task_lock (a spinlock per record): an exec renaming the task at
+ * that moment may give a mix of the two names, as a racy /proc read could.
+ */
+void pfprof_task_comm(struct task_struct *task, char *comm);
+
+void pfprof_task_comm(struct task_struct *task, char *comm)
+{
+	int i;
+
+	BUILD_BUG_ON(TASK_COMM_LEN != 16);
+	for (i = 0; i < TASK_COMM_LEN; i++)
+		comm[i] = READ_ONCE(task->comm[i]);
+	comm[TASK_COMM_LEN - 1] = '\0';
+	for (i = strnlen(comm, TASK_COMM_LEN); i < TASK_COMM_LEN; i++)
+		comm[i] = '\0';
+}
+
 /* The start time (CLOCK_MONOTONIC ns) of a referenced task. */
 u64 pfprof_task_start_ns(struct task_struct *task)
 {

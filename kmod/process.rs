@@ -72,6 +72,7 @@ extern "C" {
     fn pfprof_drop_mm(mm: *mut c_void);
     fn pfprof_task_tgid_nr(task: *mut c_void) -> i32;
     fn pfprof_task_start_ns(task: *mut c_void) -> u64;
+    fn pfprof_task_comm(task: *mut c_void, comm: *mut u8);
 }
 
 /// The memory map of a process, referenced (`mmgrab`) between samples so
@@ -160,6 +161,15 @@ impl Process {
     pub(crate) fn start_ns(&self) -> u64 {
         // SAFETY: `self.leader` holds a reference, so the task is valid.
         unsafe { pfprof_task_start_ns(self.as_ptr()) }
+    }
+
+    /// The command name (the leader's comm), NUL-padded. Does not sleep.
+    pub(crate) fn comm(&self) -> [u8; 16] {
+        let mut comm = [0u8; 16];
+        // SAFETY: `self.leader` holds a reference, so the task is valid;
+        // `comm` has room for the 16 bytes the glue writes.
+        unsafe { pfprof_task_comm(self.as_ptr(), comm.as_mut_ptr()) };
+        comm
     }
 
     /// The process that contains thread `nr` (in the caller's pid namespace).

@@ -502,6 +502,7 @@ impl Profiler {
                 swap_bytes: bytes(m.swap_pages),
                 rss_peak_bytes: bytes(m.peak_pages),
                 tree_root: d.tree.map_or(0, |t| t.root),
+                comm: d.comm,
                 ..Default::default()
             };
             if let (true, Some(t)) = (d.exited, d.tree) {

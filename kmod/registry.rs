@@ -130,6 +130,8 @@ pub(crate) struct Delta {
     pub(crate) memory: Memory,
     /// Its tree, if a tree member.
     pub(crate) tree: Option<TreeTag>,
+    /// Its command name.
+    pub(crate) comm: [u8; 16],
 }
 
 /// The registry.
@@ -216,6 +218,7 @@ impl Registry {
                 exited,
                 memory,
                 tree: entry.tree,
+                comm: entry.process.comm(),
             });
             cursor = if exited {
                 // The cursor moves to the next entry, or to the previous one

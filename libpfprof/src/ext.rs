@@ -108,6 +108,7 @@ mod off {
     pub const R_SWAP: usize = offset_of!(Record, swap_bytes);
     pub const R_PEAK: usize = offset_of!(Record, rss_peak_bytes);
     pub const R_TREE: usize = offset_of!(Record, tree_root);
+    pub const R_COMM: usize = offset_of!(Record, comm);
 }
 
 const HEADER_SIZE: usize = abi::EXT_HEADER_SIZE as usize;
@@ -200,6 +201,22 @@ pub struct Record {
     /// root's own records included; `None` for a process registered alone
     /// and for the totals.
     pub tree_root: Option<Pid>,
+    /// The command name at the sample (as `/proc/<pid>/comm`), NUL-padded;
+    /// all 0 in the totals record. See [`Record::command`].
+    pub comm: [u8; 16],
+}
+
+impl Record {
+    /// The command name at the sample, up to its first NUL (empty for the
+    /// totals and for records of the procfs backend).
+    pub fn command(&self) -> String {
+        let end = self
+            .comm
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.comm.len());
+        String::from_utf8_lossy(&self.comm[..end]).into_owned()
+    }
 }
 
 /// A process's memory at a sample, in bytes: what `/proc/<pid>/status`
@@ -343,6 +360,12 @@ fn read_record<M: Memory + ?Sized>(region: &M, n: u64, capacity: u64) -> Option<
             rss_peak_bytes: w(off::R_PEAK)?,
         },
         tree_root: Pid::new(region.load_u32(base + off::R_TREE, Ordering::Relaxed)? as i32),
+        comm: {
+            let mut c = [0u8; 16];
+            c[..8].copy_from_slice(&w(off::R_COMM)?.to_ne_bytes());
+            c[8..].copy_from_slice(&w(off::R_COMM + 8)?.to_ne_bytes());
+            c
+        },
     };
     fence(Ordering::Acquire);
     (region.load_u64(base + off::R_SEQ, Ordering::Relaxed)? == n).then_some(record)

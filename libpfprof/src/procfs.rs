@@ -313,6 +313,7 @@ impl Collected {
             counters: self.delta,
             memory: self.memory,
             tree_root: None,
+            comm: [0; 16],
         }
     }
 }
@@ -333,6 +334,7 @@ pub fn totals_record(collected: &[Collected], seq: u64, time_ns: u64, time_ms: u
         counters: sum,
         memory: total_memory(collected),
         tree_root: None,
+        comm: [0; 16],
     }
 }
 

@@ -149,7 +149,7 @@ mod header_tests {
                     seq, time_ns, jiffies, pid, flags, minor_faults,
                     major_faults, cpu_ns, rss_anon_bytes, rss_file_bytes,
                     rss_shmem_bytes, swap_bytes, rss_peak_bytes, tree_root,
-                    reserved0, reserved,
+                    reserved0, comm, reserved,
                 },
                 pfprof_version = Version { abi_version, reserved, buffer_size },
                 pfprof_pid_arg = PidArg { pid, flags },

@@ -451,9 +451,13 @@ pub fn run(cli: PfprofCli, out: &mut impl Write, err: &mut impl Write) -> Result
     }
     let p = crate::open(&cli.device)?;
     match cli.command {
-        PfprofCommand::Register { pids } => {
+        PfprofCommand::Register { pids, tree } => {
             for pid in pids {
-                p.register(pid)?;
+                if tree {
+                    p.register_tree(pid)?;
+                } else {
+                    p.register(pid)?;
+                }
             }
         }
         PfprofCommand::Unregister { pids } => {
@@ -474,7 +478,12 @@ pub fn run(cli: PfprofCli, out: &mut impl Write, err: &mut impl Write) -> Result
         PfprofCommand::Period {
             period_us: Some(us),
         } => p.set_period_us(us)?,
-        PfprofCommand::Run { command } => return run_command(&p, &command, err),
+        PfprofCommand::Run {
+            command,
+            tree: true,
+            output,
+        } => return crate::treerun::run_tree(&p, &command, output.as_deref(), err),
+        PfprofCommand::Run { command, .. } => return run_command(&p, &command, err),
         PfprofCommand::Completions { .. } | PfprofCommand::Man { .. } => {}
     }
     Ok(0)

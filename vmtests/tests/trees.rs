@@ -333,3 +333,118 @@ fn tree_flags_are_checked() {
     dev.unregister(me).expect("unregister");
     dev.clean();
 }
+
+/// The number after `"key": ` at the top level of `pfprof run --tree -o`'s
+/// pretty JSON (two spaces of indentation), or after `from` in it.
+fn json_number(text: &str, key: &str) -> u64 {
+    let pat = format!("\n  \"{key}\": ");
+    let at = text
+        .find(&pat)
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+        + pat.len();
+    text[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{key} is not a number in {text}"))
+}
+
+/// The `processes` of command `name` in the JSON's `commands`.
+fn json_command_processes(text: &str, name: &str) -> u64 {
+    let at = text
+        .find(&format!("\"command\": \"{name}\""))
+        .unwrap_or_else(|| panic!("no command {name} in {text}"));
+    let rest = &text[at..];
+    let p = rest.find("\"processes\": ").expect("processes") + "\"processes\": ".len();
+    rest[p..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("a number")
+}
+
+#[test]
+fn pfprof_run_tree_breaks_a_shell_loop_down_by_command() {
+    require_lab();
+    let dev = Dev::open();
+    dev.clean();
+    let json = std::env::temp_dir().join("pfprof-run-tree.json");
+    let _ = std::fs::remove_file(&json);
+    let out = Command::new(bin_path("pfprof"))
+        .args(["run", "--tree", "-o"])
+        .arg(&json)
+        .args(["--", "sh", "-c", "for i in $(seq 50); do /bin/true; done"])
+        .output()
+        .expect("pfprof run --tree");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}");
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("pfprof tree stats for"), "{stderr}");
+    let text = std::fs::read_to_string(&json).expect("the JSON summary");
+    let minor = json_number(&text, "minor_faults");
+    let processes = json_number(&text, "processes");
+    assert!(processes >= 52, "processes {processes}: {text}");
+    assert_eq!(json_command_processes(&text, "true"), 50, "{text}");
+    assert_eq!(json_command_processes(&text, "sh"), 1, "{text}");
+    assert!(minor > 0 && json_number(&text, "cpu_ns") > 0, "{text}");
+    assert_eq!(json_number(&text, "still_running"), 0, "{text}");
+    assert_eq!(json_number(&text, "records_lost"), 0, "{text}");
+    // The module counts the shell from its registration (after fork, before
+    // exec); wait4's rusage from its fork: at most a few faults more.
+    let ru = text.find("\"rusage\"").expect("rusage");
+    let ru_minor: u64 = text[ru..]
+        .split("\"minor_faults\": ")
+        .nth(1)
+        .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|v| v.parse().ok())
+        .expect("rusage minor_faults");
+    eprintln!("pfprof run --tree: tree minor {minor}, rusage minor {ru_minor}");
+    assert!(
+        minor <= ru_minor && ru_minor - minor <= 50,
+        "tree minor {minor} vs rusage {ru_minor}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dev.list().is_empty() {
+        assert!(Instant::now() < deadline, "{:?}", dev.list());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_tree_that_outlives_pfprof_run_stays_profiled_until_it_exits() {
+    require_lab();
+    let dev = Dev::open();
+    dev.clean();
+    let ext = Mapping::extended(&dev);
+    let from = head(&ext);
+    let out = Command::new(bin_path("pfprof"))
+        .args(["run", "--tree", "--", "sh", "-c", "/bin/sleep 2 & echo $!"])
+        .output()
+        .expect("pfprof run --tree");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}");
+    assert!(out.status.success(), "{stderr}");
+    let sleeper: i32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the sleeper's pid");
+    assert!(
+        stderr.contains("1 processes of the tree were still running"),
+        "{stderr}"
+    );
+    assert_eq!(dev.list(), [sleeper], "the sleeper stays registered");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dev.list().is_empty() {
+        assert!(Instant::now() < deadline, "{:?}", dev.list());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let recs = ext_records(&ext, from);
+    let last = recs
+        .iter()
+        .rev()
+        .find(|r| r.pid == sleeper)
+        .expect("the sleeper's records");
+    assert!(last.flags & abi::RECORD_EXITED != 0);
+    assert_ne!(last.tree_root, 0);
+    assert_eq!(&last.comm[..6], b"sleep\0");
+}

@@ -49,10 +49,8 @@ fn process_cpu_ns() -> u64 {
     // SAFETY: All-zero is a valid timespec; clock_gettime fills it.
     let mut t: libc::timespec = unsafe { std::mem::zeroed() };
     // SAFETY: `t` is a valid place to write.
-    assert_eq!(
-        unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) },
-        0
-    );
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    assert_eq!(r, 0, "clock_gettime");
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
@@ -284,11 +282,11 @@ fn main() {
     };
     let children = rusage(libc::RUSAGE_CHILDREN);
     use std::fmt::Write as _;
-    let _ = write!(
+    let _ = writeln!(
         line,
         "tree: root={} start_minor={} start_major={} start_cpu_ns={} pre_minor={} pre_major={} \
          children_minor={} children_major={} children_cpu_ns={} orphan_minor={} \
-         orphan_major={} orphan_cpu_ns={} forks={}\n",
+         orphan_major={} orphan_cpu_ns={} forks={}",
         std::process::id(),
         start.0,
         start.1,
