@@ -448,3 +448,42 @@ fn a_tree_that_outlives_pfprof_run_stays_profiled_until_it_exits() {
     assert_ne!(last.tree_root, 0);
     assert_eq!(&last.comm[..6], b"sleep\0");
 }
+
+#[test]
+fn unloading_while_a_tree_forks_releases_everything() {
+    require_lab();
+    {
+        let dev = Dev::open();
+        dev.clean();
+        dev.set_period_us(abi::PERIOD_MIN_US).expect("SET_PERIOD");
+    }
+    let mut child = Command::new(bin_path("tree"))
+        .args(["spin", "4"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start tree");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read");
+    assert_eq!(line.trim(), "spinning");
+    std::thread::sleep(Duration::from_secs(1));
+    let registered: u32 = sysfs("registered").parse().expect("registered");
+    // The device is closed (the tree closed it too): unload while the tree
+    // forks, with members registered and forks queued, then load again.
+    let ko = vmtests::module_path();
+    assert!(vmtests::sh("rmmod pfprof"), "rmmod with a live tree");
+    assert!(
+        vmtests::sh(&format!("insmod {}", ko.display())),
+        "insmod again"
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).expect("read");
+    assert!(child.wait().expect("wait").success(), "{rest}");
+    let forks = figure(&rest, "forks");
+    eprintln!("unload with a live tree: {registered} registered at the unload, {forks} forks");
+    assert!(registered >= 1, "the tree was not registered");
+    assert!(forks > 0);
+    let dev = Dev::open();
+    assert!(dev.list().is_empty(), "{:?}", dev.list());
+    assert_eq!(dev.status().tree_refused, 0);
+}

@@ -24,7 +24,9 @@
 //! child that forks a grandchild and exits at once; the grandchild outlives
 //! it), `churn N` (N short-lived children, at most 8 alive), `hold N` (N
 //! children alive at once, all blocked until the root's stdin closes:
-//! the fork bomb for the limit test; prints `held=N` after the line).
+//! the fork bomb for the limit test), `spin N` (closes the device, prints
+//! `spinning`, then for N seconds forks children that fork a grandchild
+//! each, all exiting at once: the module is unloaded meanwhile).
 
 use std::io::{Read, Write};
 use std::process::Command;
@@ -277,6 +279,21 @@ fn main() {
             unsafe { libc::close(r) };
             held.push(w);
             n as i64
+        }
+        "spin" => {
+            drop(profiler);
+            println!("spinning");
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(n);
+            let mut forks = 0;
+            while std::time::Instant::now() < until {
+                let pid = fork(|| {
+                    let g = fork(|| {});
+                    reap(g);
+                });
+                reap(pid);
+                forks += 2;
+            }
+            return println!("spun forks={forks}");
         }
         other => panic!("unknown scenario {other:?}"),
     };
