@@ -13,6 +13,11 @@
 //! shmem memory, swap, peak RSS). The ABI is in `abi.rs` and
 //! `include/pfprof.h`.
 //!
+//! A process registered with `PFPROF_REG_TREE` is the root of a process
+//! tree: a probe on the `sched_process_fork` tracepoint (`tree.rs`, the
+//! glue) has every process a member forks registered too, from its fork,
+//! with the root's pid in its records (`tree_root`).
+//!
 //! Control planes: ioctls on the device, `/proc/mp3/status` (`R <pid>`,
 //! `U <pid>`, as the classic module had), and sysfs
 //! (`/sys/class/pfprof/pfprof/`).
