@@ -294,11 +294,12 @@ impl Buffer {
         r.rss_peak_bytes
             .store(rec.rss_peak_bytes, Ordering::Relaxed);
         r.tree_root.store(rec.tree_root as u32, Ordering::Relaxed);
-        for (cell, bytes) in r.comm.iter().zip(rec.comm.chunks_exact(8)) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(bytes);
-            cell.store(u64::from_ne_bytes(word), Ordering::Relaxed);
-        }
+        // Constant indices into the array: no bounds checks.
+        let c = &rec.comm;
+        let lo = u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let hi = u64::from_ne_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]);
+        r.comm[0].store(lo, Ordering::Relaxed);
+        r.comm[1].store(hi, Ordering::Relaxed);
         r.seq.store(n, Ordering::Release);
         self.header()
             .head
