@@ -201,7 +201,7 @@ fn check(o: &Outcome, period_us: u32) {
 
 #[test]
 fn shell_loop_of_short_commands_loses_nothing() {
-    let n = if debug_kernel() { 100 } else { 300 };
+    let n = if debug_kernel() { 50 } else { 300 };
     let o = run(&["loop", &n.to_string()], abi::PERIOD_DEFAULT_US);
     check(&o, abi::PERIOD_DEFAULT_US);
     // sh, one /bin/true per round, and the command substitution's seq.
@@ -210,7 +210,8 @@ fn shell_loop_of_short_commands_loses_nothing() {
 
 #[test]
 fn deep_chain() {
-    let o = run(&["chain", "50"], abi::PERIOD_DEFAULT_US);
+    let depth = if debug_kernel() { "20" } else { "50" };
+    let o = run(&["chain", depth], abi::PERIOD_DEFAULT_US);
     check(&o, abi::PERIOD_DEFAULT_US);
 }
 
@@ -235,7 +236,7 @@ fn double_fork_orphan_is_counted() {
 
 #[test]
 fn churn_of_tree_members_at_1khz_leaves_nothing_behind() {
-    let n = if debug_kernel() { 500 } else { 2000 };
+    let n = if debug_kernel() { 200 } else { 2000 };
     let o = run(&["churn", &n.to_string()], abi::PERIOD_MIN_US);
     check(&o, abi::PERIOD_MIN_US);
     let dev = Dev::open();
