@@ -182,14 +182,20 @@ fn run(args: &[&str], period_us: u32) -> Outcome {
 /// The invariant: faults exactly, CPU within one period per process, and
 /// every forked process in the records.
 fn check(o: &Outcome, period_us: u32) {
+    check_with(o, period_us, 0);
+}
+
+/// [`check`], with `exit_ns` more CPU time allowed to the module: the CPU
+/// of orphans' exits, which follow their own report.
+fn check_with(o: &Outcome, period_us: u32, exit_ns: u64) {
     assert_eq!(figure(&o.line, "pre_minor"), 0, "the registration faulted");
     assert_eq!(figure(&o.line, "pre_major"), 0, "the registration faulted");
     assert_eq!(o.module.0, o.rusage.0, "minor faults: module vs rusage");
     assert_eq!(o.module.1, o.rusage.1, "major faults: module vs rusage");
     let slack = o.processes as u64 * u64::from(period_us) * 1000;
     assert!(
-        o.module.2.abs_diff(o.rusage.2) <= slack,
-        "CPU: module {} ns vs rusage {} ns (slack {slack})",
+        o.module.2 + slack >= o.rusage.2 && o.module.2 <= o.rusage.2 + slack + exit_ns,
+        "CPU: module {} ns vs rusage {} ns (slack {slack}, exits {exit_ns})",
         o.module.2,
         o.rusage.2
     );
@@ -201,7 +207,7 @@ fn check(o: &Outcome, period_us: u32) {
 
 #[test]
 fn shell_loop_of_short_commands_loses_nothing() {
-    let n = if debug_kernel() { 50 } else { 300 };
+    let n = if debug_kernel() { 20 } else { 300 };
     let o = run(&["loop", &n.to_string()], abi::PERIOD_DEFAULT_US);
     check(&o, abi::PERIOD_DEFAULT_US);
     // sh, one /bin/true per round, and the command substitution's seq.
@@ -210,33 +216,37 @@ fn shell_loop_of_short_commands_loses_nothing() {
 
 #[test]
 fn deep_chain() {
-    let depth = if debug_kernel() { "20" } else { "50" };
+    let depth = if debug_kernel() { "10" } else { "50" };
     let o = run(&["chain", depth], abi::PERIOD_DEFAULT_US);
     check(&o, abi::PERIOD_DEFAULT_US);
 }
 
 #[test]
 fn parallel_children() {
-    let o = run(&["parallel", "20"], 10_000);
+    let n = if debug_kernel() { "8" } else { "20" };
+    let o = run(&["parallel", n], 10_000);
     check(&o, 10_000);
 }
 
 #[test]
 fn threads_in_the_children() {
-    let o = run(&["threads", "6", "4"], 10_000);
+    let (n, m) = if debug_kernel() { ("3", "2") } else { ("6", "4") };
+    let o = run(&["threads", n, m], 10_000);
     check(&o, 10_000);
 }
 
 #[test]
 fn double_fork_orphan_is_counted() {
     let o = run(&["doublefork"], 10_000);
-    check(&o, 10_000);
+    // The orphan reports its CPU time before its exit, whose cost only the
+    // module sees: a few ms, hundreds under KASAN.
+    check_with(&o, 10_000, 1_000_000_000);
     assert!(figure(&o.line, "orphan_minor") > 0, "{}", o.line);
 }
 
 #[test]
 fn churn_of_tree_members_at_1khz_leaves_nothing_behind() {
-    let n = if debug_kernel() { 200 } else { 2000 };
+    let n = if debug_kernel() { 100 } else { 2000 };
     let o = run(&["churn", &n.to_string()], abi::PERIOD_MIN_US);
     check(&o, abi::PERIOD_MIN_US);
     let dev = Dev::open();
@@ -369,12 +379,14 @@ fn pfprof_run_tree_breaks_a_shell_loop_down_by_command() {
     require_lab();
     let dev = Dev::open();
     dev.clean();
+    let n: u64 = if debug_kernel() { 10 } else { 50 };
     let json = std::env::temp_dir().join("pfprof-run-tree.json");
     let _ = std::fs::remove_file(&json);
     let out = Command::new(bin_path("pfprof"))
         .args(["run", "--tree", "-o"])
         .arg(&json)
-        .args(["--", "sh", "-c", "for i in $(seq 50); do /bin/true; done"])
+        .args(["--", "sh", "-c"])
+        .arg(format!("for i in $(seq {n}); do /bin/true; done"))
         .output()
         .expect("pfprof run --tree");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -384,8 +396,8 @@ fn pfprof_run_tree_breaks_a_shell_loop_down_by_command() {
     let text = std::fs::read_to_string(&json).expect("the JSON summary");
     let minor = json_number(&text, "minor_faults");
     let processes = json_number(&text, "processes");
-    assert!(processes >= 52, "processes {processes}: {text}");
-    assert_eq!(json_command_processes(&text, "true"), 50, "{text}");
+    assert!(processes >= n + 2, "processes {processes}: {text}");
+    assert_eq!(json_command_processes(&text, "true"), n, "{text}");
     assert_eq!(json_command_processes(&text, "sh"), 1, "{text}");
     assert!(minor > 0 && json_number(&text, "cpu_ns") > 0, "{text}");
     assert_eq!(json_number(&text, "still_running"), 0, "{text}");
