@@ -4,11 +4,12 @@
  * bindings lack (struct proc_ops), and operations that exist only as inline
  * functions or macros (rcu_read_lock, for_each_thread, the signal_struct
  * stats seqlock, task_lock and the mm's RSS counters, __task_cred,
- * INIT_DELAYED_WORK, vm_flags_clear). Each function is small and called
+ * INIT_DELAYED_WORK, hrtimer_start, vm_flags_clear). Each function is small and called
  * from exactly one safe Rust wrapper.
  */
 #include <linux/cred.h>
 #include <linux/fs.h>
+#include <linux/hrtimer.h>
 #include <linux/mm.h>
 #include <linux/pid.h>
 #include <linux/proc_fs.h>
@@ -70,7 +71,7 @@ struct task_struct *pfprof_get_process(pid_t nr, pid_t *tgid);
 struct task_struct *pfprof_get_current_process(pid_t *tgid);
 bool pfprof_may_read(struct task_struct *leader);
 bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
-			  u64 *major_faults, u64 *cpu_ns);
+			  u64 *major_faults, u64 *cpu_ns, u64 *switches);
 
 /*
  * Returns the thread group leader of the thread `nr` (in the caller's pid
@@ -137,6 +138,16 @@ bool pfprof_may_read(struct task_struct *leader)
 }
 
 /*
+ * The context switches of a task: each time it leaves a CPU, __schedule()
+ * counts one (nvcsw or nivcsw) before finish_task() clears on_cpu with
+ * release semantics.
+ */
+static unsigned long pfprof_switches(struct task_struct *t)
+{
+	return READ_ONCE(t->nvcsw) + READ_ONCE(t->nivcsw);
+}
+
+/*
  * Reads the fault counts and CPU time of a whole thread group: the threads
  * alive now plus those that exited (accumulated in signal_struct), as
  * getrusage(RUSAGE_SELF) counts them. The task's own counters are only read.
@@ -147,18 +158,40 @@ bool pfprof_may_read(struct task_struct *leader)
  * signal_struct lives as long as the task_struct, and __exit_signal() moves
  * every thread's counts, the leader's too, into it as the thread goes.
  *
+ * `*switches` is the leader's context-switch count when the counters in
+ * `*minor_faults`, `*major_faults` and `*cpu_ns` were read, if the process
+ * then had only that one live thread, else ULLONG_MAX. When it is not
+ * ULLONG_MAX, the leader is off every CPU now and its switch count is still
+ * `*switches`, the counters are left as they are: the leader has not run
+ * since, and only a running thread changes its own fault counts and CPU
+ * time (the faults of get_user_pages count for the caller) or starts
+ * another thread. This reads one cache line of the task instead of the
+ * signal_struct, the seqlock and the thread list: most registered
+ * processes sleep through most periods.
+ *
  * Returns whether every thread has exited (the counts are final). The
  * results are plain scalars, so no struct layout is shared with Rust.
  */
 bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
-			  u64 *major_faults, u64 *cpu_ns)
+			  u64 *major_faults, u64 *cpu_ns, u64 *switches)
 {
 	struct signal_struct *sig = leader->signal;
 	struct task_struct *t;
 	unsigned int seq, nextseq = 0;
-	unsigned long flags;
+	unsigned long flags, sw;
 	u64 minor, major, cpu;
+	bool single;
 
+	if (*switches != ULLONG_MAX && !smp_load_acquire(&leader->on_cpu) &&
+	    pfprof_switches(leader) == *switches)
+		return false;
+
+	/*
+	 * Read before the counters: if the leader runs after this, it leaves
+	 * its CPU before it can be seen idle, and counts a switch.
+	 */
+	sw = pfprof_switches(leader);
+	smp_rmb();
 	rcu_read_lock();
 	do {
 		seq = nextseq;
@@ -172,6 +205,7 @@ bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
 			major += READ_ONCE(t->maj_flt);
 			cpu += READ_ONCE(t->se.sum_exec_runtime);
 		}
+		single = READ_ONCE(sig->nr_threads) == 1;
 		nextseq = 1; /* Take the lock if we have to retry. */
 	} while (need_seqretry(&sig->stats_lock, seq));
 	done_seqretry_irqrestore(&sig->stats_lock, seq, flags);
@@ -180,6 +214,8 @@ bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
 	*minor_faults = minor;
 	*major_faults = major;
 	*cpu_ns = cpu;
+	/* The one live thread is the leader: its switches stand for all. */
+	*switches = single && READ_ONCE(leader->exit_state) == 0 ? sw : ULLONG_MAX;
 	/* Every thread has exited and the leader is a zombie or gone. */
 	return READ_ONCE(leader->exit_state) != 0 &&
 	       atomic_read(&sig->live) == 0;
@@ -289,11 +325,61 @@ bool pfprof_read_memory(struct task_struct *leader, struct mm_struct **cached,
 
 /* --- The sampler (sampler.rs) -------------------------------------------- */
 
-void pfprof_init_delayed_work(struct delayed_work *dwork, work_func_t fn);
+/*
+ * The sampler's clock: a high-resolution timer on absolute CLOCK_MONOTONIC
+ * deadlines that queues the sampler's delayed work (with no delay) when it
+ * fires. sampler.rs lays out the same struct (ClockCells); init checks the
+ * size.
+ */
+struct pfprof_clock {
+	struct delayed_work work;
+	struct hrtimer timer;
+};
 
-void pfprof_init_delayed_work(struct delayed_work *dwork, work_func_t fn)
+int pfprof_clock_init(struct pfprof_clock *c, size_t size, work_func_t fn);
+void pfprof_clock_arm(struct pfprof_clock *c, u64 deadline_ns);
+void pfprof_clock_stop(struct pfprof_clock *c);
+
+/* Hard interrupt context: queues the work and nothing else. */
+static enum hrtimer_restart pfprof_clock_fired(struct hrtimer *timer)
 {
-	INIT_DELAYED_WORK(dwork, fn);
+	struct pfprof_clock *c = container_of(timer, struct pfprof_clock, timer);
+
+	/* A no-op once the work is disabled (pfprof_clock_stop). */
+	queue_delayed_work_on(WORK_CPU_UNBOUND, system_highpri_wq, &c->work, 0);
+	return HRTIMER_NORESTART;
+}
+
+int pfprof_clock_init(struct pfprof_clock *c, size_t size, work_func_t fn)
+{
+	if (WARN_ON(size != sizeof(*c)))
+		return -EINVAL;
+	INIT_DELAYED_WORK(&c->work, fn);
+	hrtimer_init(&c->timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS);
+	c->timer.function = pfprof_clock_fired;
+	return 0;
+}
+
+/*
+ * (Re)arms the timer for `deadline_ns` (CLOCK_MONOTONIC); a deadline that
+ * has passed fires at once. Any context.
+ */
+void pfprof_clock_arm(struct pfprof_clock *c, u64 deadline_ns)
+{
+	hrtimer_start(&c->timer, ns_to_ktime(deadline_ns), HRTIMER_MODE_ABS);
+}
+
+/*
+ * Stops the clock for good: cancels the timer, waiting for its callback,
+ * then cancels and disables the work, waiting for a running instance. The
+ * caller makes sure that nothing re-arms the timer after the first step
+ * (the work function checks a stopping flag under the lock that the
+ * caller set it under). Sleeps.
+ */
+void pfprof_clock_stop(struct pfprof_clock *c)
+{
+	hrtimer_cancel(&c->timer);
+	disable_delayed_work_sync(&c->work);
 }
 
 /* --- mmap (buffer.rs) ---------------------------------------------------- */

@@ -3,8 +3,8 @@
 //! pfprof: a page-fault profiler.
 //!
 //! Keeps a set of registered processes and, while at least one is
-//! registered, samples them every period (50 ms, 20 Hz, by default) with a
-//! delayed work item: minor and major page faults and CPU time of each whole
+//! registered, samples them every period (50 ms, 20 Hz, by default) in a
+//! work item that an hrtimer queues on absolute deadlines: minor and major page faults and CPU time of each whole
 //! process (all threads, the exited ones too). The per-period deltas go into
 //! a vmalloc'd buffer that user space maps through the character device
 //! 423:0: the classic ring (totals over all processes, the layout the classic

@@ -11,12 +11,31 @@ use kernel::task::Task;
 use kernel::types::ARef;
 
 /// Counters of a whole thread group, as `glue.c` reads them.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub(crate) struct Counters {
     pub(crate) minor_faults: u64,
     pub(crate) major_faults: u64,
     pub(crate) cpu_ns: u64,
     exited: bool,
+    /// The leader's context switches when these were read, if it was then
+    /// the only live thread; [`NO_SWITCHES`] otherwise (see
+    /// [`Process::counters_after`]).
+    switches: u64,
+}
+
+/// [`Counters::switches`] when the counters must be read in full.
+const NO_SWITCHES: u64 = u64::MAX;
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            minor_faults: 0,
+            major_faults: 0,
+            cpu_ns: 0,
+            exited: false,
+            switches: NO_SWITCHES,
+        }
+    }
 }
 
 impl Counters {
@@ -59,6 +78,7 @@ extern "C" {
         minor_faults: *mut u64,
         major_faults: *mut u64,
         cpu_ns: *mut u64,
+        switches: *mut u64,
     ) -> bool;
     fn pfprof_read_memory(
         leader: *mut c_void,
@@ -205,9 +225,18 @@ impl Process {
 
     /// Reads the counters of the whole thread group. Does not sleep.
     pub(crate) fn counters(&self) -> Counters {
-        let mut out = Counters::default();
+        self.counters_after(&Counters::default())
+    }
+
+    /// The counters of the whole thread group, given those read last for
+    /// this process: when it is single-threaded and its thread has not run
+    /// since (it is off every CPU and has not been switched out again), they
+    /// are `last` as they are, known from one cache line of the task; else
+    /// read in full. Does not sleep.
+    pub(crate) fn counters_after(&self, last: &Counters) -> Counters {
+        let mut out = *last;
         // SAFETY: The task is referenced, so it and its signal_struct are
-        // valid even after it exited; the three pointers are valid places
+        // valid even after it exited; the four pointers are valid places
         // to write.
         out.exited = unsafe {
             pfprof_read_counters(
@@ -215,6 +244,7 @@ impl Process {
                 &mut out.minor_faults,
                 &mut out.major_faults,
                 &mut out.cpu_ns,
+                &mut out.switches,
             )
         };
         out

@@ -16,7 +16,7 @@ use crate::abi;
 use crate::buffer::{Buffer, ClassicSlot};
 use crate::process::Process;
 use crate::registry::{self, Entry, Registry, TreeTag};
-use crate::sampler::{self, DelayedWork, Schedule, HZ};
+use crate::sampler::{self, Clock, Schedule, HZ};
 use crate::tree;
 
 /// Who an operation is about.
@@ -136,8 +136,9 @@ pub(crate) struct Profiler {
     /// ever cancelled without it.
     #[pin]
     inner: Mutex<Inner>,
+    /// The sampler work and the timer that queues it; armed under `inner`.
     #[pin]
-    work: DelayedWork,
+    work: Clock,
     /// Written only under `inner`; read by user space through mappings.
     buffer: Buffer,
 }
@@ -192,7 +193,7 @@ impl Profiler {
                 },
                 "Profiler::inner"
             ),
-            work <- DelayedWork::new(sampler_work),
+            work <- Clock::new(sampler_work),
             buffer,
         }))
     }
@@ -220,8 +221,9 @@ impl Profiler {
     /// every control plane is gone and before freeing.
     pub(crate) fn shutdown(&self) {
         self.inner.lock().stopping = true;
-        // Outside the lock: the work function takes it.
-        self.work.disable_sync();
+        // Outside the lock: the work function takes it. Nothing arms the
+        // timer once `stopping` is set.
+        self.work.stop();
         // The probe goes, with the references of the forks it queued; the
         // registry's go with the profiler.
         self.inner.lock().forks = false;
@@ -281,9 +283,9 @@ impl Profiler {
         }
         if !inner.running && !inner.stopping {
             inner.running = true;
-            let delay = inner.schedule.restart(sampler::jiffies(), None);
+            let deadline = inner.schedule.restart(sampler::now_ns(), None);
             self.buffer.set_state(abi::STATE_RUNNING);
-            self.work.queue(delay);
+            self.work.arm(deadline);
         }
         Ok(tgid)
     }
@@ -413,10 +415,11 @@ impl Profiler {
             return Err(EINVAL);
         }
         let mut inner = self.inner.lock();
-        let delay = inner.schedule.restart(sampler::jiffies(), Some(period_us));
+        let deadline = inner.schedule.restart(sampler::now_ns(), Some(period_us));
         self.buffer.set_period_us(period_us);
         if inner.running && !inner.stopping {
-            self.work.requeue(delay);
+            // A tick queued for the old schedule finds itself not due.
+            self.work.arm(deadline);
         }
         Ok(())
     }
@@ -444,8 +447,9 @@ impl Profiler {
     /// One sampler tick: samples every registered process, writes the
     /// records and the classic sample, and re-arms for the next deadline.
     fn tick(&self) {
-        let started = sampler::now_ns();
         let mut guard = self.inner.lock();
+        // The sample's time; the tick's cost is counted from here.
+        let time_ns = sampler::now_ns();
         let inner = &mut *guard;
         if inner.stopping {
             return;
@@ -456,8 +460,12 @@ impl Profiler {
             self.buffer.set_state(abi::STATE_IDLE);
             return;
         }
+        if !inner.schedule.due(time_ns) {
+            // Queued for a schedule that a new period replaced.
+            self.work.arm(inner.schedule.next());
+            return;
+        }
         let jiffies = sampler::jiffies();
-        let time_ns = sampler::now_ns();
         let mut total = abi::Record {
             time_ns,
             jiffies,
@@ -541,14 +549,14 @@ impl Profiler {
         c.process_samples = c.process_samples.saturating_add(sampled);
         buffer.set_ticks(c.ticks);
 
-        let (delay, late) = inner.schedule.next_delay(sampler::jiffies());
+        let (deadline, late) = inner.schedule.next_deadline(time_ns);
         c.overruns = c.overruns.saturating_add(u64::from(late));
         // Re-arm even if the last process just exited: the next tick finds
         // the registry empty and stops, so a registration racing with this
         // one never finds a stopped sampler it must restart.
-        self.work.queue(delay);
+        self.work.arm(deadline);
 
-        let cost = sampler::now_ns().saturating_sub(started);
+        let cost = sampler::now_ns().saturating_sub(time_ns);
         c.cost_last_ns = cost;
         c.cost_total_ns = c.cost_total_ns.saturating_add(cost);
         c.cost_max_ns = c.cost_max_ns.max(cost);

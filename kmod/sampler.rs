@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The sampler's clock: a delayed work item and a drift-free schedule.
+//! The sampler's clock: a delayed work item armed by a high-resolution
+//! timer on absolute deadlines, and a drift-free schedule.
 //!
-//! 6.12's Rust workqueue abstraction has no delayed work, so [`DelayedWork`]
-//! wraps `struct delayed_work` (initialised by `glue.c`, as
-//! `INIT_DELAYED_WORK` is a macro). [`Schedule`] computes absolute deadlines
-//! in jiffies, carrying the sub-jiffy remainder, so the period is exact on
-//! average at any HZ and never drifts the way re-arming relative to "now"
-//! does (the classic module's 51 jiffies per 50 ms).
+//! The sampler runs in a work item (process context, where it may take the
+//! profiler's mutex). Arming the work itself (`queue_delayed_work`) rounds
+//! its delay up to whole jiffies, and the timer wheel adds its own slack,
+//! so at 1 kHz a period would be 1 ms plus up to a jiffy. [`Clock`]
+//! instead arms an hrtimer on an absolute CLOCK_MONOTONIC deadline in
+//! nanoseconds; its callback (hard interrupt context, in `glue.c`) only
+//! queues the work, with no delay. [`Schedule`] computes the deadlines: the
+//! `n`-th is `start + n * period` exactly, so the mean period is exact and
+//! never drifts the way re-arming relative to "now" does (the classic
+//! module's 51 jiffies per 50 ms).
 
 use kernel::bindings;
 use kernel::prelude::*;
@@ -16,10 +21,13 @@ use kernel::types::Opaque;
 use crate::abi;
 
 extern "C" {
-    fn pfprof_init_delayed_work(
-        dwork: *mut bindings::delayed_work,
+    fn pfprof_clock_init(
+        clock: *mut ClockCells,
+        size: usize,
         func: unsafe extern "C" fn(*mut bindings::work_struct),
-    );
+    ) -> i32;
+    fn pfprof_clock_arm(clock: *mut ClockCells, deadline_ns: u64);
+    fn pfprof_clock_stop(clock: *mut ClockCells);
 }
 
 /// The kernel's HZ.
@@ -37,71 +45,66 @@ pub(crate) fn now_ns() -> u64 {
     kernel::time::Ktime::ktime_get().to_ns() as u64
 }
 
-/// A `struct delayed_work` that runs a fixed function.
-#[pin_data]
-pub(crate) struct DelayedWork {
-    #[pin]
-    work: Opaque<bindings::delayed_work>,
+/// `struct pfprof_clock` of `glue.c`: the work and its timer.
+#[repr(C)]
+struct ClockCells {
+    work: bindings::delayed_work,
+    timer: bindings::hrtimer,
 }
 
-// SAFETY: The workqueue API may be used on a work item from any thread; the
-// item itself is only touched through it.
-unsafe impl Send for DelayedWork {}
-// SAFETY: As above: every method goes through the (thread-safe) workqueue API.
-unsafe impl Sync for DelayedWork {}
+/// The sampler's clock: a delayed work item that runs a fixed function,
+/// queued by an hrtimer at absolute deadlines.
+#[pin_data]
+pub(crate) struct Clock {
+    #[pin]
+    cells: Opaque<ClockCells>,
+}
 
-impl DelayedWork {
-    /// A delayed work item that runs `func` on the system high-priority
-    /// workqueue.
+// SAFETY: The workqueue and hrtimer APIs may be used on their objects from
+// any thread; the cells are only touched through them.
+unsafe impl Send for Clock {}
+// SAFETY: As above: every method goes through the (thread-safe) APIs.
+unsafe impl Sync for Clock {}
+
+impl Clock {
+    /// A clock whose work runs `func` on the system high-priority
+    /// workqueue. Fails if `glue.c`'s struct differs from [`ClockCells`].
     pub(crate) fn new(
         func: unsafe extern "C" fn(*mut bindings::work_struct),
-    ) -> impl PinInit<Self> {
-        pin_init!(DelayedWork {
-            // SAFETY: The glue initialises every field of the delayed_work in
-            // place; the slot is pinned, as a queued work item must be.
-            work <- unsafe {
-                Opaque::ffi_init(move |slot: *mut bindings::delayed_work| {
-                    pfprof_init_delayed_work(slot, func)
-                })
-            },
-        })
-    }
-
-    /// Queues the work to run after `delay` jiffies unless already queued.
-    pub(crate) fn queue(&self, delay: u64) {
-        // SAFETY: The work item is initialised and pinned; queueing does not
-        // sleep and may be called from any context.
+    ) -> impl PinInit<Self, Error> {
+        // SAFETY: The glue initialises every field of the cells in place,
+        // or fails and leaves nothing to drop; the slot is pinned, as a
+        // queued work item and an armed timer must be.
         unsafe {
-            bindings::queue_delayed_work_on(
-                bindings::wq_misc_consts_WORK_CPU_UNBOUND as i32,
-                bindings::system_highpri_wq,
-                self.work.get(),
-                delay as usize,
-            )
-        };
+            kernel::init::pin_init_from_closure(move |slot: *mut Self| {
+                let cells = Opaque::raw_get(core::ptr::addr_of!((*slot).cells));
+                kernel::error::to_result(pfprof_clock_init(
+                    cells,
+                    core::mem::size_of::<ClockCells>(),
+                    func,
+                ))
+            })
+        }
     }
 
-    /// Queues the work to run after `delay` jiffies, moving it if queued.
-    pub(crate) fn requeue(&self, delay: u64) {
-        // SAFETY: As in `queue`.
-        unsafe {
-            bindings::mod_delayed_work_on(
-                bindings::wq_misc_consts_WORK_CPU_UNBOUND as i32,
-                bindings::system_highpri_wq,
-                self.work.get(),
-                delay as usize,
-            )
-        };
+    /// Arms the timer for `deadline_ns` (CLOCK_MONOTONIC), replacing any
+    /// earlier deadline; a deadline that has passed queues the work at
+    /// once. Does not sleep.
+    pub(crate) fn arm(&self, deadline_ns: u64) {
+        // SAFETY: The cells are initialised and pinned.
+        unsafe { pfprof_clock_arm(self.cells.get(), deadline_ns) };
     }
 
-    /// Stops the work for good: cancels it, waits for a running instance to
-    /// finish, and makes every later queueing attempt fail (so even a work
-    /// function that re-arms itself cannot bring it back).
+    /// Stops the clock for good: cancels the timer, then cancels the work,
+    /// waits for a running instance to finish, and makes every later
+    /// queueing attempt fail. The caller must make sure that nothing arms
+    /// the timer again once this is called (the work function checks a
+    /// flag set before).
     ///
     /// Sleeps: never call it holding a lock the work function takes.
-    pub(crate) fn disable_sync(&self) {
-        // SAFETY: The work item is initialised; we are in process context.
-        unsafe { bindings::disable_delayed_work_sync(self.work.get()) };
+    pub(crate) fn stop(&self) {
+        // SAFETY: The cells are initialised; we are in process context.
+        unsafe { pfprof_clock_stop(self.cells.get()) };
     }
 }
 
@@ -109,70 +112,67 @@ impl DelayedWork {
 /// catch up; beyond that the schedule restarts (an overrun).
 const MAX_BEHIND: u64 = 10;
 
-/// Absolute deadlines in jiffies for a period in microseconds.
+/// Absolute deadlines in CLOCK_MONOTONIC nanoseconds for a period in
+/// microseconds.
 #[derive(Clone, Copy)]
 pub(crate) struct Schedule {
     period_us: u32,
-    /// The next deadline.
+    /// The deadline of the next tick.
     next: u64,
-    /// The sub-jiffy remainder of `next`, in millionths of a jiffy.
-    frac: u64,
 }
 
 impl Schedule {
     pub(crate) const fn new(period_us: u32) -> Self {
-        Schedule {
-            period_us,
-            next: 0,
-            frac: 0,
-        }
+        Schedule { period_us, next: 0 }
     }
 
     pub(crate) fn period_us(&self) -> u32 {
         self.period_us
     }
 
-    /// Jiffies per period, in millionths of a jiffy. At most 10^7 x HZ:
-    /// no overflow, since `period_us` is clamped to the ABI's range.
-    fn step(&self) -> u64 {
-        u64::from(self.period_us).saturating_mul(u64::from(HZ))
+    fn period_ns(&self) -> u64 {
+        u64::from(self.period_us).saturating_mul(1_000)
     }
 
-    fn advance(&mut self) {
-        // `frac` < 10^6, so the sum cannot overflow either.
-        let step = self.step().saturating_add(self.frac);
-        self.next = self.next.saturating_add(step / 1_000_000);
-        self.frac = step % 1_000_000;
-    }
-
-    /// Starts a new schedule at `now`, with a new period if given; returns
-    /// the delay to the first deadline, one period from now.
+    /// Starts a new schedule at `now` (ns), with a new period if given;
+    /// returns the first deadline, one period from now.
     pub(crate) fn restart(&mut self, now: u64, period_us: Option<u32>) -> u64 {
         if let Some(p) = period_us {
             self.period_us = p.clamp(abi::PERIOD_MIN_US, abi::PERIOD_MAX_US);
         }
-        self.next = now;
-        self.frac = 0;
-        self.advance();
-        self.next.saturating_sub(now)
+        self.next = now.saturating_add(self.period_ns());
+        self.next
     }
 
-    /// After a tick at `now`: moves to the next deadline and returns the
-    /// delay to it (0 when it has passed: a late sampler catches up, so the
-    /// mean period stays exact), and whether the schedule fell so far behind
-    /// ([`MAX_BEHIND`] periods) that it restarts from `now` instead: an
-    /// overrun, which keeps a persistently overloaded sampler from running
-    /// back to back.
-    pub(crate) fn next_delay(&mut self, now: u64) -> (u64, bool) {
-        self.advance();
-        let period_jiffies = self.step().div_ceil(1_000_000);
+    /// Whether a tick at `now` is the one the schedule waits for. A tick
+    /// comes at its deadline or later, never earlier, unless it was queued
+    /// for the deadline of a schedule that a period change has replaced
+    /// since: that one must not count.
+    pub(crate) fn due(&self, now: u64) -> bool {
+        now.saturating_add(self.period_ns() / 2) >= self.next
+    }
+
+    /// The deadline the clock waits for.
+    pub(crate) fn next(&self) -> u64 {
+        self.next
+    }
+
+    /// After a tick at `now`: moves to the next deadline and returns it
+    /// (in the past when the sampler is late: it then catches up, so the
+    /// mean period stays exact), and whether the schedule fell so far
+    /// behind ([`MAX_BEHIND`] periods) that it restarts from `now` instead:
+    /// an overrun, which keeps a persistently overloaded sampler from
+    /// running back to back.
+    pub(crate) fn next_deadline(&mut self, now: u64) -> (u64, bool) {
+        let period = self.period_ns();
+        self.next = self.next.saturating_add(period);
         let limit = self
             .next
-            .saturating_add(MAX_BEHIND.saturating_mul(period_jiffies));
+            .saturating_add(MAX_BEHIND.saturating_mul(period));
         if now > limit {
             (self.restart(now, None), true)
         } else {
-            (self.next.saturating_sub(now), false)
+            (self.next, false)
         }
     }
 }

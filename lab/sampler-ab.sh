@@ -13,6 +13,9 @@
 #
 #   cargo xtask vm --timeout 1200 -- env MODULES="old new" lab/sampler-ab.sh target/lab/ab
 #
+#   N=1 measures a tick's fixed cost (its ns per tick, less one process's
+#   share from an N=1000 run).
+#
 # Under TCG the figures are noisy whenever other VMs or builds share the
 # cores: compare rounds, and run on an idle machine.
 DIR=${1:?usage: sampler-ab.sh DIR (with NAME.ko for each NAME in MODULES)}

@@ -12,6 +12,9 @@ use std::io::{self, Write};
 
 use libpfprof::classic::Sample;
 use libpfprof::Counters;
+use tabled::builder::Builder;
+use tabled::settings::object::Columns;
+use tabled::settings::{Alignment, Style};
 
 use crate::model::{Memory, ProcRecord};
 use crate::text::{optional, thousands};
@@ -107,6 +110,106 @@ pub fn fault_rates(
                 r.counters.faults() as f64 / dt_s,
             ));
         }
+    }
+    out
+}
+
+/// The pid of the records in which [`select_processes`] sums the
+/// processes it does not keep apart ("other"); no process has it.
+pub const OTHER_PID: i32 = -1;
+
+/// Which processes of a per-process recording to draw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Only these processes (all when empty).
+    pub pids: Vec<i32>,
+    /// Of those, only the `top` with the most faults (minor + major) over
+    /// the recording, the others summed as one ([`OTHER_PID`]).
+    pub top: Option<usize>,
+}
+
+/// The records of the processes a [`Selection`] keeps: those of its pids
+/// (all when it names none), of them the `top` with the most faults, and
+/// the records of the rest of its pids summed per sample (same jiffies)
+/// into records of [`OTHER_PID`]. The totals records (pid 0) stay as they
+/// are. Returns the records and how many processes were summed.
+pub fn select_processes(records: &[ProcRecord], sel: &Selection) -> (Vec<ProcRecord>, usize) {
+    let wanted = |pid: i32| sel.pids.is_empty() || sel.pids.contains(&pid);
+    let mut faults: BTreeMap<i32, u64> = BTreeMap::new();
+    for r in records.iter().filter(|r| !r.is_total() && wanted(r.pid)) {
+        let f = faults.entry(r.pid).or_default();
+        *f = f.saturating_add(r.counters.faults());
+    }
+    let mut ranked: Vec<(i32, u64)> = faults.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let keep_n = sel.top.unwrap_or(usize::MAX);
+    let kept: Vec<i32> = ranked.iter().take(keep_n).map(|p| p.0).collect();
+    let summed = ranked.len().saturating_sub(kept.len());
+    let mut out: Vec<ProcRecord> = Vec::with_capacity(records.len());
+    // The "other" record of each sample, by jiffies: its index in `out`.
+    let mut other_at: BTreeMap<u64, usize> = BTreeMap::new();
+    for r in records {
+        if r.is_total() || kept.contains(&r.pid) {
+            out.push(*r);
+        } else if wanted(r.pid) {
+            match other_at.get(&r.jiffies) {
+                Some(&i) => out[i].counters = out[i].counters.saturating_add(r.counters),
+                None => {
+                    other_at.insert(r.jiffies, out.len());
+                    out.push(ProcRecord {
+                        jiffies: r.jiffies,
+                        pid: OTHER_PID,
+                        counters: r.counters,
+                        detail: None,
+                    });
+                }
+            }
+        }
+    }
+    (out, summed)
+}
+
+/// The window of a moving average.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The last N points (the point itself included).
+    Samples(usize),
+    /// The points less than this long before the point, itself included.
+    Duration(std::time::Duration),
+}
+
+impl std::fmt::Display for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Window::Samples(1) => f.write_str("1 sample"),
+            Window::Samples(n) => write!(f, "{n} samples"),
+            Window::Duration(d) if d.subsec_nanos() == 0 => write!(f, "{}s", d.as_secs()),
+            Window::Duration(d) if d.as_nanos() % 1_000_000 == 0 => {
+                write!(f, "{}ms", d.as_millis())
+            }
+            Window::Duration(d) => write!(f, "{}us", d.as_micros()),
+        }
+    }
+}
+
+/// The trailing moving average of a series: each point's value becomes
+/// the mean of the values in the window that ends at it (at its time).
+pub fn moving_average(points: &[(f64, f64)], window: Window) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(points.len());
+    let mut start = 0;
+    let mut sum = 0.0;
+    for (i, &(t, v)) in points.iter().enumerate() {
+        sum += v;
+        let in_window = |j: usize| match window {
+            Window::Samples(n) => i - j < n.max(1),
+            // A nanosecond of slack: times are sums of float seconds.
+            Window::Duration(d) => t - points[j].0 < d.as_secs_f64() - 1e-9,
+        };
+        while start < i && !in_window(start) {
+            sum -= points[start].1;
+            start += 1;
+        }
+        out.push((t, sum / (i + 1 - start) as f64));
     }
     out
 }
@@ -252,47 +355,57 @@ impl ProfileSummary {
     }
 }
 
-/// Writes the summary table of some runs; when any carries memory, with the
-/// peaks of its summed RSS, swap and RSS + swap in MiB (`-` for a run
-/// without).
+/// Writes the summary table of some runs (tabled, a header line with the
+/// units, numbers right-aligned); when any carries memory, with the peaks
+/// of its summed RSS, swap and RSS + swap in MiB (`-` for a run without).
+/// The rates are the run's faults over its completion time.
 pub fn render_summary(w: &mut impl Write, runs: &[ProfileSummary]) -> io::Result<()> {
     let memory = runs.iter().any(|r| r.memory.is_some());
-    write!(
-        w,
-        "{:<12} {:>8} {:>12} {:>10} {:>12} {:>11} {:>8}",
-        "run", "samples", "minor", "major", "faults", "completion", "util%"
-    )?;
+    let mut b = Builder::default();
+    let mut header = vec![
+        "run",
+        "samples",
+        "minor faults",
+        "major faults",
+        "completion, s",
+        "minor faults/s",
+        "major faults/s",
+        "util, % of one CPU",
+    ];
     if memory {
-        write!(
-            w,
-            " {:>13} {:>13} {:>13}",
-            "peak_rss_MiB", "peak_swap_MiB", "rss+swap_MiB"
-        )?;
+        header.extend(["peak RSS, MiB", "peak swap, MiB", "peak RSS + swap, MiB"]);
     }
-    writeln!(w)?;
+    b.push_record(header);
     let in_mib = |b: u64| thousands(mib(b).round() as u64);
     for r in runs {
-        write!(
-            w,
-            "{:<12} {:>8} {:>12} {:>10} {:>12} {:>10.1}s {:>8}",
-            r.name,
-            r.samples,
+        // Rates as counts from 100 on (`11,268`), with a decimal below.
+        let per_s = |n: u64| match (r.completion_s > 0.0).then(|| n as f64 / r.completion_s) {
+            Some(rate) if rate >= 100.0 => thousands(rate.round() as u64),
+            rate => optional(rate),
+        };
+        let mut row = vec![
+            r.name.clone(),
+            r.samples.to_string(),
             thousands(r.counters.minor),
             thousands(r.counters.major),
-            thousands(r.faults()),
-            r.completion_s,
+            format!("{:.1}", r.completion_s),
+            per_s(r.counters.minor),
+            per_s(r.counters.major),
             optional(r.utilization.map(|u| u * 100.0)),
-        )?;
+        ];
         if memory {
-            let [rss, swap, both] = match r.memory {
+            row.extend(match r.memory {
                 Some(m) => [m.rss_bytes, m.swap_bytes, m.rss_swap_bytes].map(in_mib),
                 None => ["-", "-", "-"].map(str::to_owned),
-            };
-            write!(w, " {rss:>13} {swap:>13} {both:>13}")?;
+            });
         }
-        writeln!(w)?;
+        b.push_record(row);
     }
-    Ok(())
+    let mut table = b.build();
+    table
+        .with(Style::psql())
+        .modify(Columns::new(1..), Alignment::right());
+    writeln!(w, "{table}")
 }
 
 #[cfg(test)]
@@ -364,6 +477,85 @@ mod tests {
         // Without the period, each process's first record has no rate.
         let rates = fault_rates(&records, 1000, None);
         assert_eq!(rates[&7], [(0.05, 100.0)]);
+    }
+
+    #[test]
+    fn selection_keeps_the_top_processes_and_sums_the_rest() {
+        let records = [
+            rec(1000, 0, 70),
+            rec(1000, 7, 10),
+            rec(1000, 8, 20),
+            rec(1000, 9, 40),
+            rec(1050, 0, 6),
+            rec(1050, 7, 5),
+            rec(1050, 9, 1),
+        ];
+        let top = |n| Selection {
+            pids: Vec::new(),
+            top: Some(n),
+        };
+        // pid 9 faulted most (41), then 8 (20), then 7 (15).
+        let (kept, summed) = select_processes(&records, &top(1));
+        assert_eq!(summed, 2);
+        let other: Vec<_> = kept.iter().filter(|r| r.pid == OTHER_PID).collect();
+        assert_eq!(other.len(), 2, "{kept:?}");
+        assert_eq!((other[0].jiffies, other[0].counters.minor), (1000, 30));
+        assert_eq!((other[1].jiffies, other[1].counters.minor), (1050, 5));
+        assert_eq!(kept.iter().filter(|r| r.pid == 9).count(), 2);
+        assert_eq!(kept.iter().filter(|r| r.is_total()).count(), 2);
+        assert!(kept.iter().all(|r| r.pid != 7 && r.pid != 8));
+        // Everything kept: the records as they were.
+        assert_eq!(select_processes(&records, &top(3)), (records.to_vec(), 0));
+        // --pids 7,8: pid 9 dropped, not summed.
+        let only = Selection {
+            pids: vec![7, 8],
+            top: None,
+        };
+        let (kept, summed) = select_processes(&records, &only);
+        assert_eq!(summed, 0);
+        assert!(kept.iter().all(|r| [0, 7, 8].contains(&r.pid)), "{kept:?}");
+        assert_eq!(kept.len(), 5);
+        let only_top = Selection {
+            pids: vec![7, 8],
+            top: Some(1),
+        };
+        let (kept, summed) = select_processes(&records, &only_top);
+        assert_eq!(summed, 1);
+        let pids: Vec<i32> = kept.iter().map(|r| r.pid).collect();
+        assert_eq!(pids, [0, OTHER_PID, 8, 0, OTHER_PID]);
+    }
+
+    #[test]
+    fn moving_averages_over_samples_and_durations() {
+        let points = [
+            (0.0, 0.0),
+            (0.05, 100.0),
+            (0.1, 0.0),
+            (0.15, 100.0),
+            (0.2, 400.0),
+        ];
+        let values = |w| {
+            moving_average(&points, w)
+                .iter()
+                .map(|p| p.1)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(values(Window::Samples(2)), [0.0, 50.0, 50.0, 50.0, 250.0]);
+        assert_eq!(values(Window::Samples(1)), points.map(|p| p.1));
+        // 150 ms at 50 ms periods: three points.
+        let ms = |n| Window::Duration(std::time::Duration::from_millis(n));
+        let v = values(ms(150));
+        assert_eq!(v[..3], [0.0, 50.0, 100.0 / 3.0]);
+        assert!((v[4] - 500.0 / 3.0).abs() < 1e-9, "{v:?}");
+        assert_eq!(moving_average(&points, ms(150))[4].0, 0.2);
+        assert!(moving_average(&[], ms(1)).is_empty());
+        assert_eq!(ms(500).to_string(), "500ms");
+        assert_eq!(ms(2000).to_string(), "2s");
+        assert_eq!(Window::Samples(10).to_string(), "10 samples");
+        assert_eq!(
+            Window::Duration(std::time::Duration::from_micros(1500)).to_string(),
+            "1500us"
+        );
     }
 
     #[test]
@@ -446,12 +638,21 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<_> = text.lines().collect();
         assert!(
-            lines[0].ends_with(" peak_rss_MiB peak_swap_MiB  rss+swap_MiB"),
+            lines[0].ends_with(
+                "| util, % of one CPU | peak RSS, MiB | peak swap, MiB | peak RSS + swap, MiB "
+            ),
             "{text}"
         );
-        assert!(lines[1].ends_with(" 50.0             -             -             -"));
         assert!(
-            lines[2].ends_with(" 50.0         2,048         1,536         2,537"),
+            lines[2].ends_with(
+                "|               50.0 |             - |              - |                    - "
+            ),
+            "{text}"
+        );
+        assert!(
+            lines[3].ends_with(
+                "|               50.0 |         2,048 |          1,536 |                2,537 "
+            ),
             "{text}"
         );
     }
@@ -462,12 +663,31 @@ mod tests {
         let r = ProfileSummary::of("R pair", &samples, 1000);
         assert_eq!(r.faults(), 1502);
         assert_eq!(r.completion_s, 1.0);
+        let long = ProfileSummary::of("a run with a rather long name", &samples[..1], 1000);
         let mut out = Vec::new();
-        render_summary(&mut out, &[r]).unwrap();
+        render_summary(&mut out, &[r, long]).unwrap();
         let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
-            text.lines().nth(1).unwrap(),
-            "R pair              2        1,500          2        1,502        1.0s     50.0"
+            lines[0],
+            " run                           | samples | minor faults | major faults \
+             | completion, s | minor faults/s | major faults/s | util, % of one CPU ",
+            "{text}"
         );
+        assert_eq!(
+            lines[2],
+            " R pair                        |       2 |        1,500 |            2 \
+             |           1.0 |          1,500 |            2.0 |               50.0 ",
+            "{text}"
+        );
+        // A long name widens its column; the others stay aligned, and a
+        // run without elapsed time has no rates.
+        assert_eq!(
+            lines[3],
+            " a run with a rather long name |       1 |        1,000 |            2 \
+             |           0.0 |              - |              - |                  - ",
+            "{text}"
+        );
+        assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{text}");
     }
 }

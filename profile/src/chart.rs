@@ -4,19 +4,32 @@
 //! chart builder, mesh, series, legend) and ending with `present()`. A
 //! [`Chart`] is the model a chart draws, built from profiles by
 //! [`accumulated_of`], [`rates_of`] and [`memory_of`] or by hand; [`Chart::svg`] renders to
-//! a string so tests read the output as text.
+//! a string and [`Chart::rgb`] to pixels, so tests read the output.
 //!
-//! Text is drawn with the DejaVu Sans font of Debian's `fonts-dejavu-core`
-//! (`cargo xtask setup` installs it), or the TTF file `$PFPROF_FONT` names.
+//! - Text is DejaVu Sans, compiled into the crate (`assets/DejaVuSans.ttf`,
+//!   Bitstream Vera licence): no font file is read at run time.
+//! - Text, margins and line widths scale with the image: the sizes are
+//!   those of a 1024 x 640 image, times the smaller of width / 1024 and
+//!   height / 640 (text no smaller than 10 px).
+//! - Lines are clipped to their plot area, thick ones inset by half their
+//!   width, and on bitmaps drawn segment by segment: plotters joins the
+//!   segments of a thick path with miters that, at the spikes of a rate
+//!   line, reach far out of the plot (above the title, below the axis).
+//! - The time charts put their legend in the plot when they have a few
+//!   lines and beside it, in as many columns as it needs, when they have
+//!   more; the first 20 lines have their own colour, the next ones repeat
+//!   them dashed.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
+use plotters::element::ComposedElement;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::analysis;
+use crate::analysis::{self, Window};
 use crate::text;
 use crate::Profile;
 
@@ -34,11 +47,11 @@ pub enum ChartError {
     #[error("drawing the chart: {0}")]
     Drawing(String),
     /// Writing the file failed.
-    #[error("{}: {message}", path.display())]
+    #[error("cannot write {}: {message}", path.display())]
     File {
         /// The file.
         path: PathBuf,
-        /// What went wrong.
+        /// What went wrong, in plain words (`Permission denied`).
         message: String,
     },
 }
@@ -46,21 +59,23 @@ pub enum ChartError {
 /// `Result` of the charts.
 pub type Result<T, E = ChartError> = std::result::Result<T, E>;
 
+/// The result of plotters' drawing on a backend.
+type Drawn<T, DB> = std::result::Result<T, DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
 /// The font family every chart uses.
 const FONT: &str = "sans-serif";
 
-/// Where the font is looked for, after `$PFPROF_FONT`.
-const FONT_PATHS: &[&str] = &[
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-];
+/// DejaVu Sans 2.37 (Debian's fonts-dejavu-core; licence in
+/// `assets/DejaVuSans.LICENSE`).
+static FONT_TTF: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// Default image size: readable at README width.
 pub const DEFAULT_SIZE: (u32, u32) = (1024, 640);
 
-/// Line colours, distinguishable and printable.
-const COLORS: &[RGBColor] = &[
+/// Line colours: Tableau's ten, then ten more that differ from them and
+/// from each other, all dark enough for a white background. Lines past
+/// the 20th repeat them dashed.
+pub const COLORS: [RGBColor; 20] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -71,39 +86,688 @@ const COLORS: &[RGBColor] = &[
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+    RGBColor(0, 0, 128),
+    RGBColor(128, 0, 0),
+    RGBColor(0, 100, 100),
+    RGBColor(240, 50, 230),
+    RGBColor(0, 180, 110),
+    RGBColor(85, 107, 47),
+    RGBColor(75, 0, 130),
+    RGBColor(250, 128, 114),
+    RGBColor(120, 220, 40),
+    RGBColor(100, 149, 237),
 ];
 
 fn color(i: usize) -> RGBColor {
     COLORS[i % COLORS.len()]
 }
 
-/// Loads and registers the font once; later calls return the first result.
+/// Registers the embedded font once.
 pub fn ensure_font() -> Result<()> {
-    static LOADED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
-    LOADED
-        .get_or_init(|| {
-            let candidates: Vec<PathBuf> = std::env::var_os("PFPROF_FONT")
-                .map(PathBuf::from)
-                .into_iter()
-                .chain(FONT_PATHS.iter().map(PathBuf::from))
-                .collect();
-            let path = candidates.iter().find(|p| p.is_file()).ok_or_else(|| {
-                "no font for the chart text: install fonts-dejavu-core \
-                 (`cargo xtask setup` does), or set PFPROF_FONT to a TTF file"
-                    .to_owned()
-            })?;
-            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            // The registry keeps the font for the whole process.
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            plotters::style::register_font(FONT, FontStyle::Normal, bytes)
-                .map_err(|_| format!("{}: not a usable TTF font", path.display()))
-        })
-        .clone()
-        .map_err(ChartError::Font)
+    static LOADED: OnceLock<bool> = OnceLock::new();
+    let ok = *LOADED
+        .get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_TTF).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(ChartError::Font(
+            "the embedded DejaVu Sans is not a usable TTF font".to_owned(),
+        ))
+    }
 }
 
 fn drawing<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> ChartError {
     ChartError::Drawing(e.to_string())
+}
+
+/// What the chart is drawn on: vector paths keep their joins (SVG);
+/// bitmaps get thick lines segment by segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// SVG: a line is one path.
+    Vector,
+    /// PNG: a thick line is drawn segment by segment, with round joints.
+    Bitmap,
+}
+
+/// A rectangle of pixels of the image: left, top, right, bottom, the right
+/// and bottom edges excluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PixelRect {
+    /// The first column.
+    pub left: i32,
+    /// The first row.
+    pub top: i32,
+    /// The column after the last.
+    pub right: i32,
+    /// The row after the last.
+    pub bottom: i32,
+}
+
+impl PixelRect {
+    fn of_area<DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
+        area: &DrawingArea<DB, CT>,
+    ) -> PixelRect {
+        let (x, y) = area.get_pixel_range();
+        PixelRect {
+            left: x.start,
+            top: y.start,
+            right: x.end,
+            bottom: y.end,
+        }
+    }
+
+    /// Whether the pixel `(x, y)` is inside.
+    pub fn contains(&self, x: i32, y: i32) -> bool {
+        x >= self.left && x < self.right && y >= self.top && y < self.bottom
+    }
+}
+
+/// Where a drawn chart put its parts, in pixels of the image.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Layout {
+    /// The plot areas, one per panel, from the top: every line is drawn
+    /// inside one of them.
+    pub plots: Vec<PixelRect>,
+    /// The legend boxes drawn beside or over the plot (their line samples
+    /// have the lines' colours).
+    pub legends: Vec<PixelRect>,
+}
+
+/// The sizes of a chart, scaled to its image (see the module doc).
+#[derive(Debug, Clone, Copy)]
+struct Look {
+    scale: f64,
+    surface: Surface,
+}
+
+impl Look {
+    fn of<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, surface: Surface) -> Look {
+        let (w, h) = root.dim_in_pixel();
+        let (bw, bh) = DEFAULT_SIZE;
+        let scale = (f64::from(w) / f64::from(bw)).min(f64::from(h) / f64::from(bh));
+        Look {
+            scale: scale.clamp(0.1, 16.0),
+            surface,
+        }
+    }
+
+    /// A length of the 1024 x 640 layout (margins, label areas, offsets).
+    fn px(&self, base: u32) -> u32 {
+        ((f64::from(base) * self.scale).round() as u32).max(1)
+    }
+
+    /// A signed offset of the 1024 x 640 layout.
+    fn off(&self, base: i32) -> i32 {
+        (f64::from(base) * self.scale).round() as i32
+    }
+
+    /// A font size of the 1024 x 640 layout, 10 px at least.
+    fn font(&self, base: u32) -> f64 {
+        (f64::from(base) * self.scale).max(10.0)
+    }
+
+    /// A line width of the 1024 x 640 layout.
+    fn width(&self, base: u32) -> u32 {
+        self.px(base)
+    }
+
+    /// The pen of line `i` of many: its colour; past the palette, the
+    /// colours again dashed, then dotted, then in long dashes.
+    fn pen(&self, i: usize, width: u32) -> Pen {
+        let dash = match (i / COLORS.len()) % 4 {
+            0 => None,
+            1 => Some((12, 7)),
+            2 => Some((3, 5)),
+            _ => Some((24, 5)),
+        };
+        Pen {
+            color: color(i),
+            width: self.width(width),
+            dash: dash.map(|(on, off)| (self.px(on), self.px(off))),
+        }
+    }
+}
+
+/// How a line is drawn: colour, width in pixels, and an optional dash
+/// pattern (dash, gap) in pixels.
+#[derive(Debug, Clone, Copy)]
+struct Pen {
+    color: RGBColor,
+    width: u32,
+    dash: Option<(u32, u32)>,
+}
+
+impl Pen {
+    fn solid(color: RGBColor, width: u32) -> Pen {
+        Pen {
+            color,
+            width,
+            dash: None,
+        }
+    }
+
+    fn style(&self) -> ShapeStyle {
+        self.color.stroke_width(self.width)
+    }
+}
+
+/// The part of the segment `a`-`b` inside the rectangle (Liang-Barsky),
+/// or `None`.
+fn clip_segment(
+    a: (f64, f64),
+    b: (f64, f64),
+    (l, t, r, bt): (f64, f64, f64, f64),
+) -> Option<((f64, f64), (f64, f64))> {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (p, q) in [
+        (-dx, a.0 - l),
+        (dx, r - a.0),
+        (-dy, a.1 - t),
+        (dy, bt - a.1),
+    ] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return None;
+            }
+        } else {
+            let u = q / p;
+            if p < 0.0 {
+                t0 = t0.max(u);
+            } else {
+                t1 = t1.min(u);
+            }
+        }
+    }
+    if t0 > t1 {
+        return None;
+    }
+    let at = |u: f64| (a.0 + u * dx, a.1 + u * dy);
+    Some((
+        if t0 > 0.0 { at(t0) } else { a },
+        if t1 < 1.0 { at(t1) } else { b },
+    ))
+}
+
+/// The runs of a polyline inside the rectangle: a run ends where the line
+/// leaves it.
+fn clip_polyline(points: &[(f64, f64)], rect: (f64, f64, f64, f64)) -> Vec<Vec<(f64, f64)>> {
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut open = false;
+    for w in points.windows(2) {
+        let Some((a, b)) = clip_segment(w[0], w[1], rect) else {
+            open = false;
+            continue;
+        };
+        match runs.last_mut() {
+            Some(run) if open && a == w[0] => run.push(b),
+            _ => runs.push(vec![a, b]),
+        }
+        open = b == w[1];
+    }
+    runs
+}
+
+/// The dashes of a polyline: pieces `on` long, `off` apart.
+fn dashes(run: &[(f64, f64)], on: f64, off: f64) -> Vec<Vec<(f64, f64)>> {
+    let dist = |a: (f64, f64), b: (f64, f64)| ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
+    let mut out = Vec::new();
+    let Some(&first) = run.first() else {
+        return out;
+    };
+    let mut cur = vec![first];
+    let mut drawing = true;
+    let mut left = on;
+    for w in run.windows(2) {
+        let (mut a, b) = (w[0], w[1]);
+        let mut len = dist(a, b);
+        while len > left {
+            let u = left / len;
+            let m = (a.0 + u * (b.0 - a.0), a.1 + u * (b.1 - a.1));
+            if drawing {
+                cur.push(m);
+                out.push(std::mem::take(&mut cur));
+            } else {
+                cur = vec![m];
+            }
+            drawing = !drawing;
+            len -= left;
+            left = if drawing { on } else { off };
+            a = m;
+        }
+        left -= len;
+        if drawing {
+            cur.push(b);
+        }
+    }
+    if drawing && cur.len() > 1 {
+        out.push(cur);
+    }
+    out
+}
+
+/// Draws a line through `pixels` (image coordinates) on `root`, clipped to
+/// `plot`, its points then moved in by half the pen's width where they are
+/// closer to the edge (a line at zero runs along the axis, just above
+/// it), so that no pixel of it falls outside `plot`.
+fn draw_line<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    pixels: &[(i32, i32)],
+    pen: Pen,
+    plot: PixelRect,
+    surface: Surface,
+) -> Drawn<(), DB> {
+    let inset = f64::from(pen.width.div_ceil(2));
+    let (l, t, r, b) = (
+        f64::from(plot.left),
+        f64::from(plot.top),
+        f64::from(plot.right - 1),
+        f64::from(plot.bottom - 1),
+    );
+    if r - l < 2.0 * inset || b - t < 2.0 * inset {
+        return Ok(());
+    }
+    let points: Vec<(f64, f64)> = pixels
+        .iter()
+        .map(|&(x, y)| (f64::from(x), f64::from(y)))
+        .collect();
+    // Clipped to the plot and the pixel around it (a value at the end of
+    // an axis may map there), then moved in.
+    let mut pieces = clip_polyline(&points, (l - 1.0, t - 1.0, r + 1.0, b + 1.0));
+    // The area inside the inset is convex: a segment between two points
+    // in it stays in it.
+    for piece in &mut pieces {
+        for p in piece.iter_mut() {
+            *p = (
+                p.0.clamp(l + inset, r - inset),
+                p.1.clamp(t + inset, b - inset),
+            );
+        }
+    }
+    if let Some((on, off)) = pen.dash {
+        pieces = pieces
+            .iter()
+            .flat_map(|run| dashes(run, f64::from(on), f64::from(off)))
+            .collect();
+    }
+    let style = pen.style();
+    for piece in pieces {
+        let mut px: Vec<(i32, i32)> = piece
+            .iter()
+            .map(|&(x, y)| (x.round() as i32, y.round() as i32))
+            .collect();
+        px.dedup();
+        if px.len() < 2 {
+            continue;
+        }
+        if surface == Surface::Bitmap && pen.width > 1 {
+            for w in px.windows(2) {
+                root.draw(&PathElement::new(vec![w[0], w[1]], style))?;
+            }
+            if pen.width > 2 {
+                for &p in &px[1..px.len() - 1] {
+                    root.draw(&Circle::new(p, pen.width / 2, style.filled()))?;
+                }
+            }
+        } else {
+            root.draw(&PathElement::new(px, style))?;
+        }
+    }
+    Ok(())
+}
+
+/// The chart of a plain 2D chart context.
+type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Draws a series of data points on a chart's plot area (see [`draw_line`]).
+fn plot_line<'a, DB: DrawingBackend + 'a>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &Chart2d<'a, DB>,
+    points: &[(f64, f64)],
+    pen: Pen,
+    look: Look,
+) -> Drawn<(), DB> {
+    let pixels: Vec<(i32, i32)> = points.iter().map(|p| chart.backend_coord(p)).collect();
+    let plot = PixelRect::of_area(chart.plotting_area());
+    draw_line(root, &pixels, pen, plot, look.surface)
+}
+
+/// Draws filled circles of `radius` pixels at data points, moved in where
+/// they would reach past the plot area (like the lines).
+fn plot_markers<'a, DB: DrawingBackend + 'a>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &Chart2d<'a, DB>,
+    points: &[(f64, f64)],
+    radius: u32,
+    color: RGBColor,
+) -> Drawn<(), DB> {
+    let plot = PixelRect::of_area(chart.plotting_area());
+    let r = radius as i32;
+    if plot.right - plot.left <= 2 * r + 1 || plot.bottom - plot.top <= 2 * r + 1 {
+        return Ok(());
+    }
+    for p in points {
+        let (x, y) = chart.backend_coord(p);
+        let at = (
+            x.clamp(plot.left + r, plot.right - 1 - r),
+            y.clamp(plot.top + r, plot.bottom - 1 - r),
+        );
+        root.draw(&Circle::new(at, radius, color.filled()))?;
+    }
+    Ok(())
+}
+
+/// A legend swatch: two strokes (touching when the line is solid).
+type Swatch<DB> = ComposedElement<(i32, i32), DB, PathElement<(i32, i32)>, PathElement<(i32, i32)>>;
+
+/// The swatch of a line in plotters' legend, dashed like the line.
+fn swatch<DB: DrawingBackend>((x, y): (i32, i32), pen: Pen, look: Look) -> Swatch<DB> {
+    let len = look.off(30);
+    let half = len / 2;
+    let gap = if pen.dash.is_some() { len / 6 } else { 0 };
+    EmptyElement::at((x, y))
+        + PathElement::new(vec![(0, 0), (half - gap, 0)], pen.style())
+        + PathElement::new(vec![(half + gap, 0), (len, 0)], pen.style())
+}
+
+/// Registers a line drawn by [`plot_line`] in plotters' legend.
+fn legend_entry<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart2d<'a, DB>,
+    label: String,
+    pen: Pen,
+    look: Look,
+) -> Drawn<(), DB> {
+    chart
+        .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())?
+        .label(label)
+        .legend(move |c| swatch::<DB>(c, pen, look));
+    Ok(())
+}
+
+/// Draws plotters' legend of a chart in the corner `position`.
+fn plotters_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    look: Look,
+) -> Drawn<(), DB> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .margin(look.px(15))
+        .legend_area_size(look.px(40))
+        .label_font((FONT, look.font(20)))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+}
+
+/// `text` cut with an ellipsis to fit `width` pixels in `font`; a label
+/// `name[pid]` keeps its pid (`a-long-na…[1234]`), and one ending in a
+/// number its number (`pi… 1234`).
+fn fit_text<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    text: &str,
+    font: &TextStyle,
+    width: u32,
+) -> Drawn<String, DB> {
+    if root.estimate_text_size(text, font)?.0 <= width {
+        return Ok(text.to_owned());
+    }
+    // What tells the lines apart is at the end: `[pid]`, or a number.
+    let number_at = text
+        .rfind(' ')
+        .filter(|&i| text[i + 1..].bytes().all(|b| b.is_ascii_digit()));
+    let (head, tail) = match text.rfind('[') {
+        Some(i) if text.ends_with(']') && i > 0 => text.split_at(i),
+        _ => match number_at {
+            Some(i) if i + 1 < text.len() => text.split_at(i),
+            _ => (text, ""),
+        },
+    };
+    let mut chars: Vec<char> = head.chars().collect();
+    while !chars.is_empty() {
+        chars.pop();
+        let cut: String = chars.iter().collect::<String>() + "\u{2026}" + tail;
+        if root.estimate_text_size(&cut, font)?.0 <= width {
+            return Ok(cut);
+        }
+    }
+    Ok(String::new())
+}
+
+/// A legend of many lines: its entries and how it is laid out.
+struct Legend {
+    entries: Vec<(String, Pen)>,
+    /// Some labels did not fit and were cut.
+    cut: bool,
+    columns: usize,
+    column_width: u32,
+    row_height: u32,
+    font_size: f64,
+    look: Look,
+}
+
+impl Legend {
+    /// Space around the entries and between swatch and text.
+    fn pad(&self) -> u32 {
+        self.look.px(8)
+    }
+
+    fn swatch(&self) -> u32 {
+        self.look.px(30)
+    }
+
+    fn rows(&self) -> usize {
+        self.entries.len().div_ceil(self.columns.max(1))
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (
+            self.columns as u32 * self.column_width + 2 * self.pad(),
+            self.rows() as u32 * self.row_height + 2 * self.pad(),
+        )
+    }
+
+    /// Lays the entries out in columns of at most `max_height` pixels and
+    /// at most `max_width` pixels in all, cutting labels that do not fit.
+    fn layout<DB: DrawingBackend>(
+        root: &DrawingArea<DB, Shift>,
+        entries: Vec<(String, Pen)>,
+        look: Look,
+        font_size: f64,
+        (max_width, max_height): (u32, u32),
+    ) -> Drawn<Legend, DB> {
+        let font: TextStyle = (FONT, font_size).into();
+        let mut widest = 0;
+        for (label, _) in &entries {
+            widest = widest.max(root.estimate_text_size(label, &font)?.0);
+        }
+        let mut legend = Legend {
+            entries,
+            cut: false,
+            columns: 1,
+            column_width: 0,
+            row_height: (font_size * 1.35).ceil() as u32,
+            font_size,
+            look,
+        };
+        let pad = legend.pad();
+        let fit_rows = (max_height.saturating_sub(2 * pad) / legend.row_height).max(1) as usize;
+        legend.columns = legend.entries.len().div_ceil(fit_rows).max(1);
+        let room = (max_width.saturating_sub(2 * pad) / legend.columns as u32)
+            .saturating_sub(legend.swatch() + 3 * pad);
+        let text_width = widest.min(room);
+        legend.cut = text_width < widest;
+        legend.column_width = legend.swatch() + 3 * pad + text_width;
+        for (label, _) in &mut legend.entries {
+            *label = fit_text(root, label, &font, text_width)?;
+        }
+        Ok(legend)
+    }
+
+    /// Draws the legend with its top left corner at `at`; returns its box.
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        at: (i32, i32),
+    ) -> Drawn<PixelRect, DB> {
+        let (w, h) = self.size();
+        let rect = PixelRect {
+            left: at.0,
+            top: at.1,
+            right: at.0 + w as i32,
+            bottom: at.1 + h as i32,
+        };
+        let corners = [(rect.left, rect.top), (rect.right - 1, rect.bottom - 1)];
+        root.draw(&Rectangle::new(corners, WHITE.mix(0.85).filled()))?;
+        root.draw(&Rectangle::new(corners, BLACK.stroke_width(1)))?;
+        let pad = self.pad() as i32;
+        let font = TextStyle::from((FONT, self.font_size))
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        let rows = self.rows().max(1);
+        for (i, (label, pen)) in self.entries.iter().enumerate() {
+            let x = rect.left + pad + (i / rows) as i32 * self.column_width as i32;
+            let y = rect.top
+                + pad
+                + (i % rows) as i32 * self.row_height as i32
+                + self.row_height as i32 / 2;
+            let end = x + self.swatch() as i32;
+            draw_line(root, &[(x, y), (end, y)], *pen, rect, self.look.surface)?;
+            root.draw(&Text::new(label.as_str(), (end + pad, y), font.clone()))?;
+        }
+        Ok(rect)
+    }
+}
+
+/// Draws the caption at the top of `root`, centred, with room around it
+/// at any size; returns the area below it.
+fn titled<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    look: Look,
+) -> Drawn<DrawingArea<DB, Shift>, DB> {
+    let font = TextStyle::from((FONT, look.font(30)))
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    let (w, _) = root.dim_in_pixel();
+    let (_, text_h) = root.estimate_text_size(title, &font)?;
+    let height = (f64::from(text_h) * 1.6).ceil() as u32 + look.px(8);
+    let (top, body) = root.split_vertically(height);
+    top.draw(&Text::new(
+        title,
+        ((w / 2) as i32, (height / 2) as i32),
+        font,
+    ))?;
+    Ok(body)
+}
+
+/// The height of an x label area: tick labels and the axis description.
+fn x_label_area(look: Look) -> u32 {
+    (look.font(20) * 1.4 + look.font(22) * 1.6).ceil() as u32
+}
+
+/// The width of a y label area whose widest tick label is `widest`.
+fn y_label_area<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    look: Look,
+    widest: &str,
+) -> Drawn<u32, DB> {
+    let (w, _) = root.estimate_text_size(widest, &(FONT, look.font(20)).into())?;
+    Ok(w + (look.font(22) * 1.7).ceil() as u32 + look.px(14))
+}
+
+/// About how many tick labels fit along a plot area's axes: as many as
+/// plotters' default ten on the 1024 x 640 layout, fewer on narrow or
+/// short images so that labels do not run into each other.
+fn tick_counts<'a, DB: DrawingBackend + 'a>(chart: &Chart2d<'a, DB>, look: Look) -> (usize, usize) {
+    let (w, h) = chart.plotting_area().dim_in_pixel();
+    let font = look.font(20);
+    let x = (f64::from(w) / (font * 3.9)).round() as usize;
+    let y = (f64::from(h) / (font * 2.2)).round() as usize;
+    (x.clamp(2, 12), y.clamp(2, 12))
+}
+
+/// Lines of a time chart up to which the legend goes in the plot (above
+/// that, beside it).
+const LEGEND_INSIDE_MAX: usize = 6;
+
+/// Draws lines against time with a legend; shared by the two time charts.
+fn time_lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    look: Look,
+    title: &str,
+    y_desc: &str,
+    series: &[Series],
+) -> Drawn<Layout, DB> {
+    root.fill(&WHITE)?;
+    let x_top = axis_top(max_of(series, |p| p.0));
+    let y_top = axis_top(max_of(series, |p| p.1));
+    let body = titled(root, title, look)?;
+    let (width, height) = body.dim_in_pixel();
+    let entries: Vec<(String, Pen)> = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.label.clone(), look.pen(i, 3)))
+        .collect();
+    let margin = look.px(20);
+    let inside = series.len() <= LEGEND_INSIDE_MAX;
+    let legend = if inside {
+        let room = (width * 6 / 10, height * 6 / 10);
+        Legend::layout(root, entries, look, look.font(20), room)?
+    } else {
+        // Smaller text before cut labels.
+        let room = (width * 35 / 100, height.saturating_sub(2 * margin));
+        let mut legend = Legend::layout(root, entries.clone(), look, look.font(17), room)?;
+        for size in [15, 13, 11] {
+            if !legend.cut || look.font(size) >= legend.font_size {
+                break;
+            }
+            legend = Legend::layout(root, entries.clone(), look, look.font(size), room)?;
+        }
+        legend
+    };
+    let (chart_area, beside) = if inside {
+        (body.clone(), None)
+    } else {
+        let split = width.saturating_sub(legend.size().0 + margin);
+        let (left, right) = body.split_horizontally(split);
+        (left, Some(right))
+    };
+    let mut chart = ChartBuilder::on(&chart_area)
+        .margin(margin)
+        .x_label_area_size(x_label_area(look))
+        .y_label_area_size(y_label_area(root, look, &count_label(&y_top))?)
+        .build_cartesian_2d(0f64..x_top, 0f64..y_top)?;
+    let (x_ticks, y_ticks) = tick_counts(&chart, look);
+    chart
+        .configure_mesh()
+        .x_labels(x_ticks)
+        .y_labels(y_ticks)
+        .x_desc("time since the first sample (s)")
+        .y_desc(y_desc)
+        .label_style((FONT, look.font(20)))
+        .axis_desc_style((FONT, look.font(22)))
+        .y_label_formatter(&count_label)
+        .draw()?;
+    for (s, (_, pen)) in series.iter().zip(&legend.entries) {
+        plot_line(root, &chart, &s.points, *pen, look)?;
+    }
+    let plot = PixelRect::of_area(chart.plotting_area());
+    let at = match &beside {
+        None => (plot.left + look.off(12), plot.top + look.off(12)),
+        Some(area) => (
+            area.get_base_pixel().0,
+            body.get_base_pixel().1 + margin as i32,
+        ),
+    };
+    let legend = legend.draw(root, at)?;
+    Ok(Layout {
+        plots: vec![plot],
+        legends: vec![legend],
+    })
 }
 
 /// One line of a chart.
@@ -206,79 +870,44 @@ fn count_label(v: &f64) -> String {
     text::thousands(v.max(0.0).round() as u64)
 }
 
-/// Draws lines with a legend; shared by the two time charts.
-fn time_lines<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-    y_desc: &str,
-    series: &[Series],
-) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    root.fill(&WHITE)?;
-    let x_top = axis_top(max_of(series, |p| p.0));
-    let y_top = axis_top(max_of(series, |p| p.1));
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, (FONT, 30))
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(110)
-        .build_cartesian_2d(0f64..x_top, 0f64..y_top)?;
-    chart
-        .configure_mesh()
-        .x_desc("time since the first sample (s)")
-        .y_desc(y_desc)
-        .label_style((FONT, 20))
-        .axis_desc_style((FONT, 22))
-        .y_label_formatter(&count_label)
-        .draw()?;
-    for (i, s) in series.iter().enumerate() {
-        let c = color(i);
-        chart
-            .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(3)))?
-            .label(s.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(3)));
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 20))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
-}
-
 /// Case study 1: accumulated page faults against time.
 fn accumulated_chart<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
+    look: Look,
     title: &str,
     series: &[Series],
-) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    time_lines(
+) -> Drawn<Layout, DB> {
+    let layout = time_lines(
         &root,
+        look,
         title,
         "accumulated page faults (minor + major)",
         series,
     )?;
-    root.present()
+    root.present()?;
+    Ok(layout)
 }
 
 /// A per-process fault-rate timeline.
 fn rates_chart<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
+    look: Look,
     title: &str,
     series: &[Series],
-) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    time_lines(&root, title, "page faults per second", series)?;
-    root.present()
+) -> Drawn<Layout, DB> {
+    let layout = time_lines(&root, look, title, "page faults per second", series)?;
+    root.present()?;
+    Ok(layout)
 }
 
 /// Case study 2: CPU utilization against the degree of multiprogramming.
 fn utilization_chart<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
+    look: Look,
     title: &str,
     points: &[(u32, f64)],
     cpus: Option<u32>,
-) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+) -> Drawn<Layout, DB> {
     root.fill(&WHITE)?;
     let x_top = f64::from(points.iter().map(|p| p.0).max().unwrap_or(1)) + 2.0;
     let ceiling = cpus.map(|c| f64::from(c) * 100.0);
@@ -287,70 +916,82 @@ fn utilization_chart<DB: DrawingBackend>(
         .map(|p| p.1)
         .chain(ceiling)
         .fold(0.0, f64::max);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FONT, 30))
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(90)
+    let body = titled(&root, title, look)?;
+    let y_widest = format!("{:.0}%", axis_top(y_max));
+    let mut chart = ChartBuilder::on(&body)
+        .margin(look.px(20))
+        .x_label_area_size(x_label_area(look))
+        .y_label_area_size(y_label_area(&root, look, &y_widest)?)
         .build_cartesian_2d(0f64..x_top, 0f64..axis_top(y_max))?;
+    let (x_ticks, y_ticks) = tick_counts(&chart, look);
     chart
         .configure_mesh()
+        .x_labels(x_ticks)
+        .y_labels(y_ticks)
         .x_desc("degree of multiprogramming N (concurrent work processes)")
         .y_desc("CPU utilization (% of one CPU)")
-        .label_style((FONT, 20))
-        .axis_desc_style((FONT, 22))
+        .label_style((FONT, look.font(20)))
+        .axis_desc_style((FONT, look.font(22)))
         .x_label_formatter(&|v| format!("{v:.0}"))
         .y_label_formatter(&|v| format!("{v:.0}%"))
         .draw()?;
     let xy: Vec<(f64, f64)> = points.iter().map(|&(n, u)| (f64::from(n), u)).collect();
-    utilization_series(&mut chart, &xy, ceiling.zip(cpus), x_top, |x, y| {
-        (format!("N={x:.0}: {y:.1}%"), (-50, -32))
-    })?;
-    root.present()
+    utilization_series(
+        &root,
+        &mut chart,
+        look,
+        &xy,
+        ceiling.zip(cpus),
+        x_top,
+        |x, y| format!("N={x:.0}: {y:.1}%"),
+    )?;
+    let plots = vec![PixelRect::of_area(chart.plotting_area())];
+    root.present()?;
+    Ok(Layout {
+        plots,
+        legends: Vec::new(),
+    })
 }
 
 /// The utilization series of a chart against N: the ceiling of all CPUs
 /// busy (`ceiling`: the line's height and the CPUs), the utilization line,
-/// each point with its value (`label` gives the text and its offset), and
-/// the legend.
+/// each point with its value above it (`label` gives the text; kept inside
+/// the plot), and the legend.
 fn utilization_series<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    root: &DrawingArea<DB, Shift>,
+    chart: &mut Chart2d<'a, DB>,
+    look: Look,
     xy: &[(f64, f64)],
     ceiling: Option<(f64, u32)>,
     x_top: f64,
-    label: impl Fn(f64, f64) -> (String, (i32, i32)),
-) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    label: impl Fn(f64, f64) -> String,
+) -> Drawn<(), DB> {
     if let Some((c, cpus)) = ceiling {
-        let grey = RGBColor(127, 127, 127);
-        chart
-            .draw_series(LineSeries::new(
-                [(0.0, c), (x_top, c)],
-                grey.stroke_width(2),
-            ))?
-            .label(format!("{cpus} CPUs fully busy"))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 30, y)], grey.stroke_width(2))
-            });
+        let grey = Pen::solid(RGBColor(127, 127, 127), look.width(2));
+        plot_line(root, chart, &[(0.0, c), (x_top, c)], grey, look)?;
+        legend_entry(chart, format!("{cpus} CPUs fully busy"), grey, look)?;
     }
-    let c = color(0);
-    chart
-        .draw_series(LineSeries::new(xy.iter().copied(), c.stroke_width(3)))?
-        .label("total CPU utilization")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(3)));
+    let pen = Pen::solid(color(0), look.width(3));
+    plot_line(root, chart, xy, pen, look)?;
+    legend_entry(chart, "total CPU utilization".to_owned(), pen, look)?;
     // Each point with its value just above it.
-    chart.draw_series(xy.iter().map(|&(x, y)| {
-        let (text, offset) = label(x, y);
-        EmptyElement::at((x, y))
-            + Circle::new((0, 0), 7, c.filled())
-            + Text::new(text, offset, (FONT, 20).into_font().color(&BLACK))
-    }))?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FONT, 20))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
+    plot_markers(root, chart, xy, look.px(7), pen.color)?;
+    let font = TextStyle::from((FONT, look.font(20)))
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Bottom));
+    let plot = PixelRect::of_area(chart.plotting_area());
+    for &(x, y) in xy {
+        let text = label(x, y);
+        let (w, h) = root.estimate_text_size(&text, &font)?;
+        let (px, py) = chart.backend_coord(&(x, y));
+        let half = (w / 2) as i32 + look.off(4);
+        let at = (
+            px.clamp(plot.left + half, (plot.right - half).max(plot.left + half)),
+            (py - look.off(14)).max(plot.top + h as i32),
+        );
+        root.draw(&Text::new(text, at, font.clone()))?;
+    }
+    plotters_legend(chart, SeriesLabelPosition::LowerRight, look)
 }
 
 /// Memory against time (MiB, left axis) with the major-fault rate (right
@@ -358,11 +999,12 @@ fn utilization_series<'a, DB: DrawingBackend + 'a>(
 /// as a line, where it no longer fits.
 fn memory_chart<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
+    look: Look,
     title: &str,
     memory: &[Series],
     major_rate: &Series,
     ram_mib: Option<f64>,
-) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+) -> Drawn<Layout, DB> {
     root.fill(&WHITE)?;
     let all_x = memory.iter().chain([major_rate]);
     let x_top = axis_top(
@@ -374,76 +1016,72 @@ fn memory_chart<DB: DrawingBackend>(
     // Room above the lines for the legend.
     let y_top = axis_top(max_of(memory, |p| p.1).max(ram_mib.unwrap_or(0.0))) * 1.5;
     let r_top = axis_top(max_of(std::slice::from_ref(major_rate), |p| p.1)) * 1.5;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FONT, 30))
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(110)
-        .right_y_label_area_size(110)
+    let body = titled(&root, title, look)?;
+    let mut chart = ChartBuilder::on(&body)
+        .margin(look.px(20))
+        .x_label_area_size(x_label_area(look))
+        .y_label_area_size(y_label_area(&root, look, &count_label(&y_top))?)
+        .right_y_label_area_size(y_label_area(&root, look, &count_label(&r_top))?)
         .build_cartesian_2d(0f64..x_top, 0f64..y_top)?
         .set_secondary_coord(0f64..x_top, 0f64..r_top);
+    let (x_ticks, y_ticks) = tick_counts(&chart, look);
     chart
         .configure_mesh()
+        .x_labels(x_ticks)
+        .y_labels(y_ticks)
         .x_desc("time since the first sample (s)")
         .y_desc("memory (MiB)")
-        .label_style((FONT, 20))
-        .axis_desc_style((FONT, 22))
+        .label_style((FONT, look.font(20)))
+        .axis_desc_style((FONT, look.font(22)))
         .y_label_formatter(&count_label)
         .draw()?;
     chart
         .configure_secondary_axes()
         .y_desc("major faults per second")
-        .label_style((FONT, 20))
-        .axis_desc_style((FONT, 22))
+        .label_style((FONT, look.font(20)))
+        .axis_desc_style((FONT, look.font(22)))
         .y_label_formatter(&count_label)
         .draw()?;
+    let primary: &mut Chart2d<DB> = &mut chart;
     if let Some(ram) = ram_mib {
-        let grey = BLACK;
-        chart
-            .draw_series(LineSeries::new(
-                [(0.0, ram), (x_top, ram)],
-                grey.stroke_width(2),
-            ))?
-            .label(format!("RAM ({} MiB)", count_label(&ram)))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 30, y)], grey.stroke_width(2))
-            });
+        let pen = Pen::solid(BLACK, look.width(2));
+        plot_line(&root, primary, &[(0.0, ram), (x_top, ram)], pen, look)?;
+        legend_entry(
+            primary,
+            format!("RAM ({} MiB)", count_label(&ram)),
+            pen,
+            look,
+        )?;
     }
     // The first two solid, the others (sums of them) dashed on top, so
     // that a sum equal to one of its parts leaves both visible.
     for (i, s) in memory.iter().enumerate() {
-        let c = color(i);
-        let style = c.stroke_width(3);
-        let drawn = if i < 2 {
-            chart.draw_series(LineSeries::new(s.points.iter().copied(), style))?
-        } else {
-            chart.draw_series(DashedLineSeries::new(
-                s.points.iter().copied(),
-                10,
-                8,
-                style,
-            ))?
-        };
-        drawn
-            .label(s.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], style));
+        let mut pen = Pen::solid(color(i), look.width(3));
+        if i >= 2 {
+            pen.dash = Some((look.px(10), look.px(8)));
+        }
+        plot_line(&root, primary, &s.points, pen, look)?;
+        legend_entry(primary, s.label.clone(), pen, look)?;
     }
-    let c = color(4);
+    let pen = Pen::solid(color(4), look.width(1));
+    plot_line(
+        &root,
+        chart.borrow_secondary(),
+        &major_rate.points,
+        pen,
+        look,
+    )?;
     chart
-        .draw_secondary_series(LineSeries::new(
-            major_rate.points.iter().copied(),
-            c.stroke_width(1),
-        ))?
+        .draw_secondary_series(std::iter::empty::<PathElement<(f64, f64)>>())?
         .label(format!("{} (right axis)", major_rate.label))
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(1)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 20))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()
+        .legend(move |c| swatch::<DB>(c, pen, look));
+    let plots = vec![PixelRect::of_area(chart.plotting_area())];
+    plotters_legend(&mut chart, SeriesLabelPosition::UpperLeft, look)?;
+    root.present()?;
+    Ok(Layout {
+        plots,
+        legends: Vec::new(),
+    })
 }
 
 /// Case study 2 with memory, in two panels over the same N axis: the
@@ -451,18 +1089,26 @@ fn memory_chart<DB: DrawingBackend>(
 /// a line.
 fn utilization_memory_chart<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
+    look: Look,
     title: &str,
     points: &[NPoint],
     cpus: Option<u32>,
     ram_mib: Option<f64>,
-) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+) -> Drawn<Layout, DB> {
     root.fill(&WHITE)?;
-    let area = root.titled(title, (FONT, 30))?;
+    let area = titled(&root, title, look)?;
     let (_, height) = area.dim_in_pixel();
     let (upper, lower) = area.split_vertically(height * 9 / 20);
     let x_top = f64::from(points.iter().map(|p| p.n).max().unwrap_or(1)) + 2.0;
     let xs: Vec<f64> = points.iter().map(|p| f64::from(p.n)).collect();
     let n_label = |v: &f64| format!("{v:.0}");
+    let mut plots = Vec::new();
+
+    let m_max = points
+        .iter()
+        .flat_map(|p| [p.rss_mib, p.rss_swap_mib])
+        .chain(ram_mib)
+        .fold(0.0, f64::max);
 
     // Above: the utilization, each point with its value.
     let ceiling = cpus.map(|c| f64::from(c) * 100.0);
@@ -471,16 +1117,20 @@ fn utilization_memory_chart<DB: DrawingBackend>(
         .map(|p| p.utilization)
         .chain(ceiling)
         .fold(0.0, f64::max);
+    let y_area = y_label_area(&root, look, &count_label(&(axis_top(m_max) * 1.4)))?;
     let mut chart = ChartBuilder::on(&upper)
-        .margin(20)
-        .x_label_area_size(40)
-        .y_label_area_size(110)
+        .margin(look.px(20))
+        .x_label_area_size((look.font(20) * 1.8).ceil() as u32)
+        .y_label_area_size(y_area)
         .build_cartesian_2d(0f64..x_top, 0f64..axis_top(u_max) * 1.1)?;
+    let (x_ticks, y_ticks) = tick_counts(&chart, look);
     chart
         .configure_mesh()
+        .x_labels(x_ticks)
+        .y_labels(y_ticks)
         .y_desc("CPU utilization (% of one CPU)")
-        .label_style((FONT, 20))
-        .axis_desc_style((FONT, 22))
+        .label_style((FONT, look.font(20)))
+        .axis_desc_style((FONT, look.font(22)))
         .x_label_formatter(&n_label)
         .y_label_formatter(&|v| format!("{v:.0}%"))
         .draw()?;
@@ -489,40 +1139,44 @@ fn utilization_memory_chart<DB: DrawingBackend>(
         .copied()
         .zip(points.iter().map(|p| p.utilization))
         .collect();
-    utilization_series(&mut chart, &xy, ceiling.zip(cpus), x_top, |_, y| {
-        (format!("{y:.1}%"), (-30, -30))
-    })?;
+    utilization_series(
+        &root,
+        &mut chart,
+        look,
+        &xy,
+        ceiling.zip(cpus),
+        x_top,
+        |_, y| format!("{y:.1}%"),
+    )?;
+    plots.push(PixelRect::of_area(chart.plotting_area()));
 
     // Below: the memory against the RAM.
-    let m_max = points
-        .iter()
-        .flat_map(|p| [p.rss_mib, p.rss_swap_mib])
-        .chain(ram_mib)
-        .fold(0.0, f64::max);
     let mut chart = ChartBuilder::on(&lower)
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(110)
+        .margin(look.px(20))
+        .x_label_area_size(x_label_area(look))
+        .y_label_area_size(y_area)
         .build_cartesian_2d(0f64..x_top, 0f64..axis_top(m_max) * 1.4)?;
+    let (x_ticks, y_ticks) = tick_counts(&chart, look);
     chart
         .configure_mesh()
+        .x_labels(x_ticks)
+        .y_labels(y_ticks)
         .x_desc("degree of multiprogramming N (concurrent work processes)")
         .y_desc("peak summed memory (MiB)")
-        .label_style((FONT, 20))
-        .axis_desc_style((FONT, 22))
+        .label_style((FONT, look.font(20)))
+        .axis_desc_style((FONT, look.font(22)))
         .x_label_formatter(&n_label)
         .y_label_formatter(&count_label)
         .draw()?;
     if let Some(ram) = ram_mib {
-        chart
-            .draw_series(LineSeries::new(
-                [(0.0, ram), (x_top, ram)],
-                BLACK.stroke_width(2),
-            ))?
-            .label(format!("RAM ({} MiB)", count_label(&ram)))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 30, y)], BLACK.stroke_width(2))
-            });
+        let pen = Pen::solid(BLACK, look.width(2));
+        plot_line(&root, &chart, &[(0.0, ram), (x_top, ram)], pen, look)?;
+        legend_entry(
+            &mut chart,
+            format!("RAM ({} MiB)", count_label(&ram)),
+            pen,
+            look,
+        )?;
     }
     // RSS + swap wide, RSS narrow on top of it: where nothing is swapped
     // out they are equal, and both show.
@@ -537,16 +1191,11 @@ fn utilization_memory_chart<DB: DrawingBackend>(
         ("swap", 2, 3, points.iter().map(|p| p.swap_mib).collect()),
     ];
     for (label, i, width, ys) in lines {
-        let style = color(i).stroke_width(width);
+        let pen = Pen::solid(color(i), look.width(width));
         let xy: Vec<(f64, f64)> = xs.iter().copied().zip(ys).collect();
-        chart
-            .draw_series(LineSeries::new(xy.iter().copied(), style))?
-            .label(format!("peak summed {label}"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], style));
-        chart.draw_series(
-            xy.iter()
-                .map(|&(x, y)| Circle::new((x, y), width + 2, style.filled())),
-        )?;
+        plot_line(&root, &chart, &xy, pen, look)?;
+        legend_entry(&mut chart, format!("peak summed {label}"), pen, look)?;
+        plot_markers(&root, &chart, &xy, look.px(width + 2), pen.color)?;
     }
     // The values where something is swapped out.
     chart.draw_series(points.iter().filter(|p| p.swap_mib > 0.0).map(|p| {
@@ -557,18 +1206,17 @@ fn utilization_memory_chart<DB: DrawingBackend>(
                     count_label(&p.rss_mib),
                     count_label(&p.swap_mib)
                 ),
-                (-250, -32),
-                (FONT, 20).into_font().color(&BLACK),
+                (look.off(-250), look.off(-32)),
+                (FONT, look.font(20)).into_font().color(&BLACK),
             )
     }))?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 20))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()
+    plots.push(PixelRect::of_area(chart.plotting_area()));
+    plotters_legend(&mut chart, SeriesLabelPosition::UpperLeft, look)?;
+    root.present()?;
+    Ok(Layout {
+        plots,
+        legends: Vec::new(),
+    })
 }
 
 /// The output formats, by file extension.
@@ -591,56 +1239,135 @@ impl ImageFormat {
     }
 }
 
+/// An I/O error in plain words: `Permission denied`, without the
+/// `(os error 13)` that `io::Error` appends.
+pub fn plain_io_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) if text.ends_with(')') => text[..i].to_owned(),
+        _ => text,
+    }
+}
+
 impl Chart {
-    /// Draws the chart on a drawing area and presents it.
-    pub fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<()> {
+    /// Draws the chart on a drawing area and presents it; returns where
+    /// its parts went.
+    pub fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+        surface: Surface,
+    ) -> Result<Layout> {
         ensure_font()?;
+        let look = Look::of(&root, surface);
         match self {
-            Chart::Accumulated { title, series } => accumulated_chart(root, title, series),
-            Chart::Rates { title, series } => rates_chart(root, title, series),
+            Chart::Accumulated { title, series } => accumulated_chart(root, look, title, series),
+            Chart::Rates { title, series } => rates_chart(root, look, title, series),
             Chart::Utilization {
                 title,
                 points,
                 cpus,
-            } => utilization_chart(root, title, points, *cpus),
+            } => utilization_chart(root, look, title, points, *cpus),
             Chart::Memory {
                 title,
                 memory,
                 major_rate,
                 ram_mib,
-            } => memory_chart(root, title, memory, major_rate, *ram_mib),
+            } => memory_chart(root, look, title, memory, major_rate, *ram_mib),
             Chart::UtilizationMemory {
                 title,
                 points,
                 cpus,
                 ram_mib,
-            } => utilization_memory_chart(root, title, points, *cpus, *ram_mib),
+            } => utilization_memory_chart(root, look, title, points, *cpus, *ram_mib),
         }
         .map_err(drawing)
     }
 
-    /// Writes the chart to `path`, PNG or SVG by its extension.
-    pub fn save(&self, path: &Path, size: (u32, u32)) -> Result<()> {
-        let format = ImageFormat::of(path)?;
-        let file_error = |message: String| ChartError::File {
-            path: path.to_owned(),
-            message,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| file_error(e.to_string()))?;
-        }
-        let res = match format {
-            ImageFormat::Png => self.draw(BitMapBackend::new(path, size).into_drawing_area()),
-            ImageFormat::Svg => self.draw(SVGBackend::new(path, size).into_drawing_area()),
-        };
-        res.map_err(|e| file_error(e.to_string()))
+    /// The chart's pixels, RGB, row by row, with its layout.
+    pub fn rgb(&self, (w, h): (u32, u32)) -> Result<(Vec<u8>, Layout)> {
+        let mut pixels = vec![0u8; w as usize * h as usize * 3];
+        let layout = self.draw(
+            BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area(),
+            Surface::Bitmap,
+        )?;
+        Ok((pixels, layout))
+    }
+
+    /// The chart as a PNG file's bytes.
+    pub fn png(&self, size: (u32, u32)) -> Result<Vec<u8>> {
+        let (pixels, _) = self.rgb(size)?;
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, size.0, size.1);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        // Charts are mostly flat colour: the best compression with a
+        // filter chosen per row keeps them small (as small as plotters'
+        // own encoder made them).
+        encoder.set_compression(png::Compression::Best);
+        encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+        encoder
+            .write_header()
+            .and_then(|mut w| w.write_image_data(&pixels))
+            .map_err(|e| ChartError::Drawing(format!("encoding the PNG: {e}")))?;
+        Ok(bytes)
     }
 
     /// The chart as SVG text.
     pub fn svg(&self, size: (u32, u32)) -> Result<String> {
         let mut text = String::new();
-        self.draw(SVGBackend::with_string(&mut text, size).into_drawing_area())?;
+        self.draw(
+            SVGBackend::with_string(&mut text, size).into_drawing_area(),
+            Surface::Vector,
+        )?;
         Ok(text)
+    }
+
+    /// Writes the chart to `path`, PNG or SVG by its extension. The file's
+    /// directory must exist (none is created).
+    pub fn save(&self, path: &Path, size: (u32, u32)) -> Result<()> {
+        let bytes = match ImageFormat::of(path)? {
+            ImageFormat::Png => self.png(size)?,
+            ImageFormat::Svg => self.svg(size)?.into_bytes(),
+        };
+        std::fs::write(path, bytes).map_err(|e| ChartError::File {
+            path: path.to_owned(),
+            message: plain_io_error(&e),
+        })
+    }
+
+    /// The chart with its rate lines smoothed by a trailing moving average
+    /// over `window` ([`analysis::moving_average`]), the window stated in
+    /// the caption (rates) or the line's label (the memory chart's major
+    /// faults); the other charts are returned as they are.
+    pub fn smoothed(self, window: Window) -> Chart {
+        let smooth = |points: &[(f64, f64)]| analysis::moving_average(points, window);
+        match self {
+            Chart::Rates { title, series } => Chart::Rates {
+                title: format!("{title} (moving average over {window})"),
+                series: series
+                    .into_iter()
+                    .map(|s| Series {
+                        points: smooth(&s.points),
+                        label: s.label,
+                    })
+                    .collect(),
+            },
+            Chart::Memory {
+                title,
+                memory,
+                major_rate,
+                ram_mib,
+            } => Chart::Memory {
+                title,
+                memory,
+                major_rate: Series {
+                    label: format!("{}, moving average over {window}", major_rate.label),
+                    points: smooth(&major_rate.points),
+                },
+                ram_mib,
+            },
+            other => other,
+        }
     }
 }
 
@@ -673,19 +1400,52 @@ pub fn series_of(label: impl Into<String>, points: &[(f64, u64)]) -> Series {
     }
 }
 
+/// The label of a process of a recording: `work[1234]` when the header
+/// names its command, `pid 1234` otherwise; the processes summed by
+/// [`analysis::select_processes`] are labelled by their entry in
+/// `commands` (e.g. `other (5 processes)`), or `other processes`.
+pub fn process_label(pid: i32, commands: &std::collections::BTreeMap<i32, String>) -> String {
+    match commands.get(&pid) {
+        Some(name) if pid == analysis::OTHER_PID => name.clone(),
+        None if pid == analysis::OTHER_PID => "other processes".to_owned(),
+        Some(name) => format!("{name}[{pid}]"),
+        None => format!("pid {pid}"),
+    }
+}
+
+/// The lines of each process by pid, the processes summed as "other"
+/// ([`analysis::OTHER_PID`]) last.
+fn others_last<T>(by_pid: std::collections::BTreeMap<i32, T>) -> Vec<(i32, T)> {
+    let (mut lines, others): (Vec<_>, Vec<_>) = by_pid
+        .into_iter()
+        .partition(|(pid, _)| *pid != analysis::OTHER_PID);
+    lines.extend(others);
+    lines
+}
+
 /// The accumulated-faults chart of some profiles: for each, its total; for
-/// a per-process recording, also one line per process.
+/// a per-process recording, also one line per process. With more than one
+/// profile, each line's label starts with its profile's.
 pub fn accumulated_of(title: &str, inputs: &[(String, Profile, u32)]) -> Chart {
     let mut series = Vec::new();
+    let one = inputs.len() == 1;
     for (label, p, hz) in inputs {
         let total = analysis::accumulated_faults(&p.totals(), *hz);
         let by_pid = analysis::accumulated_by_pid(&p.records, *hz);
+        let named = |what: String| {
+            if one {
+                what
+            } else {
+                format!("{label}: {what}")
+            }
+        };
         if by_pid.is_empty() {
             series.push(series_of(label.as_str(), &total));
         } else {
-            series.push(series_of(format!("{label}: all processes"), &total));
-            for (pid, points) in &by_pid {
-                series.push(series_of(format!("{label}: pid {pid}"), points));
+            series.push(series_of(named("all processes".to_owned()), &total));
+            for (pid, points) in others_last(by_pid) {
+                let name = process_label(pid, &p.header.commands);
+                series.push(series_of(named(name), &points));
             }
         }
     }
@@ -697,10 +1457,10 @@ pub fn accumulated_of(title: &str, inputs: &[(String, Profile, u32)]) -> Chart {
 
 /// The fault-rate timeline of a per-process recording.
 pub fn rates_of(title: &str, p: &Profile, hz: u32) -> Chart {
-    let series = analysis::fault_rates(&p.records, hz, p.header.period_us)
+    let series = others_last(analysis::fault_rates(&p.records, hz, p.header.period_us))
         .into_iter()
         .map(|(pid, points)| Series {
-            label: format!("pid {pid}"),
+            label: process_label(pid, &p.header.commands),
             points,
         })
         .collect();
@@ -817,17 +1577,194 @@ mod tests {
                 .as_bytes(),
         )
         .unwrap();
-        let Chart::Accumulated { series, .. } =
-            accumulated_of("x", &[("R".into(), p.clone(), 250)])
-        else {
+        let labels = |inputs: &[(String, Profile, u32)]| {
+            let Chart::Accumulated { series, .. } = accumulated_of("x", inputs) else {
+                panic!()
+            };
+            series.iter().map(|s| s.label.clone()).collect::<Vec<_>>()
+        };
+        // One recording: the processes, not the file name repeated.
+        let one = [("R".into(), p.clone(), 250)];
+        assert_eq!(labels(&one), ["all processes", "pid 7", "pid 8"]);
+        let Chart::Accumulated { series, .. } = accumulated_of("x", &one) else {
             panic!()
         };
-        let labels: Vec<_> = series.iter().map(|s| s.label.as_str()).collect();
-        assert_eq!(labels, ["R: all processes", "R: pid 7", "R: pid 8"]);
         assert_eq!(series[0].points, [(0.0, 10.0), (0.048, 13.0)]);
+        // Several: each line says which.
+        let two = [one[0].clone(), ("L".into(), p.clone(), 250)];
+        assert_eq!(labels(&two)[..2], ["R: all processes", "R: pid 7"]);
+        assert_eq!(labels(&two)[3], "L: all processes");
         let svg = rates_of("rates", &p, 250).svg((800, 500)).unwrap();
         assert!(svg.contains("page faults per second"));
         assert!(svg.contains("pid 7") && svg.contains("pid 8"));
+        // The command names of the header, and "other" last.
+        let mut named = p.clone();
+        named.header.commands.insert(7, "work".into());
+        let (records, summed) = analysis::select_processes(
+            &named.records,
+            &analysis::Selection {
+                pids: Vec::new(),
+                top: Some(1),
+            },
+        );
+        assert_eq!(summed, 1);
+        named.records = records;
+        named
+            .header
+            .commands
+            .insert(analysis::OTHER_PID, "other (1 process)".into());
+        assert_eq!(
+            labels(&[("R".into(), named.clone(), 250)]),
+            ["all processes", "work[7]", "other (1 process)"]
+        );
+        let Chart::Rates { series, .. } = rates_of("rates", &named, 250) else {
+            panic!()
+        };
+        let rates: Vec<_> = series.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(rates, ["work[7]", "other (1 process)"]);
+    }
+
+    #[test]
+    fn smoothing_states_its_window_and_averages_the_rates() {
+        let chart = Chart::Rates {
+            title: "Rates".into(),
+            series: vec![Series {
+                label: "work[1]".into(),
+                points: vec![(0.0, 0.0), (0.05, 100.0), (0.1, 0.0), (0.15, 100.0)],
+            }],
+        };
+        let window = Window::Duration(std::time::Duration::from_millis(100));
+        let Chart::Rates { title, series } = chart.smoothed(window) else {
+            panic!()
+        };
+        assert_eq!(title, "Rates (moving average over 100ms)");
+        assert_eq!(
+            series[0].points,
+            [(0.0, 0.0), (0.05, 50.0), (0.1, 50.0), (0.15, 50.0)]
+        );
+    }
+
+    #[test]
+    fn text_scales_with_the_image() {
+        let chart = accumulated_of("Scaled", &two_runs());
+        // plotters' SVG states sizes in its own unit (px / 1.24): compare.
+        let title_size = |size| {
+            let svg = chart.svg(size).unwrap();
+            let at = svg.find("Scaled").unwrap();
+            let tag = &svg[svg[..at].rfind("<text").unwrap()..at];
+            let start = tag.find("font-size=\"").unwrap() + 11;
+            let end = start + tag[start..].find('"').unwrap();
+            tag[start..end].parse::<f64>().unwrap()
+        };
+        let base = title_size(DEFAULT_SIZE);
+        let ratio = |size| (title_size(size) / base * 1000.0).round() / 1000.0;
+        assert_eq!(ratio((2048, 1280)), 2.0);
+        assert_eq!(ratio((512, 320)), 0.5);
+        // The smaller ratio of width and height counts.
+        assert_eq!(ratio((2048, 640)), 1.0);
+        // Never below 10 px (a third of the title's 30).
+        assert_eq!(ratio((200, 150)), 0.333);
+    }
+
+    #[test]
+    fn twenty_colours_then_dashes() {
+        for (i, a) in COLORS.iter().enumerate() {
+            for b in &COLORS[i + 1..] {
+                let d = [(a.0, b.0), (a.1, b.1), (a.2, b.2)]
+                    .iter()
+                    .map(|&(x, y)| (f64::from(x) - f64::from(y)).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                assert!(d > 60.0, "{a:?} and {b:?} are too close ({d:.0})");
+            }
+            // Dark enough to show on white.
+            assert!(
+                u32::from(a.0) + u32::from(a.1) + u32::from(a.2) < 600,
+                "{a:?}"
+            );
+        }
+        let series: Vec<Series> = (0..22)
+            .map(|i| Series {
+                label: format!("work[{}]", 100 + i),
+                points: vec![(0.0, f64::from(i)), (10.0, f64::from(i) * 2.0)],
+            })
+            .collect();
+        let svg = Chart::Rates {
+            title: "22".into(),
+            series,
+        }
+        .svg(DEFAULT_SIZE)
+        .unwrap();
+        let lines = polylines(&svg);
+        let in_colour = |c: &RGBColor| {
+            let stroke = format!("#{:02X}{:02X}{:02X} 3", c.0, c.1, c.2);
+            lines.iter().filter(|l| l.0 == stroke).count()
+        };
+        // Lines 21 and 22 repeat the first two colours, dashed: many short
+        // pieces (the line, its legend swatch) where a solid line has one.
+        assert!(in_colour(&COLORS[0]) > 10, "{}", in_colour(&COLORS[0]));
+        assert!(in_colour(&COLORS[1]) > 10);
+        assert_eq!(in_colour(&COLORS[2]), 2);
+        for i in 100..122 {
+            assert!(svg.contains(&format!("work[{i}]")), "no label work[{i}]");
+        }
+        // Labels too long for the legend beside the plot are cut before
+        // their pid.
+        let series: Vec<Series> = (0..22)
+            .map(|i| Series {
+                label: format!(
+                    "a-much-longer-command-name-than-a-legend-fits-{i}[{}]",
+                    100 + i
+                ),
+                points: vec![(0.0, 1.0), (10.0, 2.0)],
+            })
+            .collect();
+        let svg = Chart::Rates {
+            title: "22".into(),
+            series,
+        }
+        .svg((800, 500))
+        .unwrap();
+        assert!(svg.contains("\u{2026}[121]"), "{svg}");
+        assert!(!svg.contains("-fits-21["));
+    }
+
+    #[test]
+    fn lines_past_the_palette_are_dashed_then_dotted() {
+        let look = Look {
+            scale: 1.0,
+            surface: Surface::Vector,
+        };
+        let dashes: Vec<_> = [0, 19, 20, 40, 60, 80].map(|i| look.pen(i, 3).dash).into();
+        assert_eq!(
+            dashes,
+            [None, None, Some((12, 7)), Some((3, 5)), Some((24, 5)), None]
+        );
+        assert_eq!(look.pen(41, 3).color, COLORS[1]);
+        let big = Look {
+            scale: 2.0,
+            surface: Surface::Bitmap,
+        };
+        assert_eq!(big.pen(20, 3).dash, Some((24, 14)));
+        assert_eq!(big.pen(20, 3).width, 6);
+    }
+
+    #[test]
+    fn clipping_keeps_lines_in_the_rectangle() {
+        let rect = (10.0, 10.0, 20.0, 20.0);
+        assert_eq!(
+            clip_segment((0.0, 15.0), (30.0, 15.0), rect),
+            Some(((10.0, 15.0), (20.0, 15.0)))
+        );
+        assert_eq!(clip_segment((0.0, 0.0), (5.0, 30.0), rect), None);
+        // A spike out through the top and back: two runs.
+        let runs = clip_polyline(&[(12.0, 18.0), (14.0, -50.0), (16.0, 18.0)], rect);
+        assert_eq!(runs.len(), 2, "{runs:?}");
+        assert!(runs.iter().flatten().all(|p| p.1 >= 10.0 && p.1 <= 20.0));
+        // Dashes of 4 px, 2 apart, on a 20 px line.
+        let d = dashes(&[(0.0, 0.0), (20.0, 0.0)], 4.0, 2.0);
+        assert_eq!(d.len(), 4, "{d:?}");
+        assert_eq!(d[1], [(6.0, 0.0), (10.0, 0.0)]);
     }
 
     #[test]
@@ -1109,6 +2046,7 @@ mod tests {
     #[test]
     fn png_and_svg_files_are_valid() {
         let dir = std::env::temp_dir().join(format!("pfprof-plot-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
         let chart = accumulated_of("png", &two_runs());
         let png = dir.join("a.png");
         let svg = dir.join("a.svg");
@@ -1123,6 +2061,27 @@ mod tests {
         std::fs::write(dir.join("bad.png"), b"GIF89a").unwrap();
         assert!(check_image(&dir.join("bad.png")).is_err());
         assert!(chart.save(&dir.join("a.jpg"), (10, 10)).is_err());
+        // No directory is created; errors are plain words with the path.
+        let missing = dir.join("missing/x.png");
+        assert_eq!(
+            chart.save(&missing, (640, 400)).unwrap_err().to_string(),
+            format!(
+                "cannot write {}: No such file or directory",
+                missing.display()
+            )
+        );
+        assert!(!dir.join("missing").exists());
+        std::fs::create_dir(dir.join("d.svg")).unwrap();
+        assert_eq!(
+            chart
+                .save(&dir.join("d.svg"), (640, 400))
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "cannot write {}: Is a directory",
+                dir.join("d.svg").display()
+            )
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

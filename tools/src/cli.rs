@@ -449,7 +449,10 @@ pub enum PfprofCommand {
 /// recordings (`monitor --per-process`), in any of monitor's formats. Time
 /// comes from jiffies and the kernel's HZ, which the file states when it was
 /// recorded with `monitor --header`; otherwise give --hz. The output format
-/// follows the file extension (.png or .svg); the path is printed.
+/// follows the file extension (.png or .svg); the path is printed. Text and
+/// lines scale with --width and --height (the font is built in). Processes
+/// are labelled with their command (`work[1234]`) when the recording names
+/// them.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "pfprof-plot", version, subcommand_required = true)]
 pub struct PlotCli {
@@ -479,6 +482,9 @@ pub enum PlotCommand {
         /// The caption
         #[arg(short, long, default_value = "Accumulated page faults")]
         title: String,
+        /// Which processes of per-process recordings
+        #[command(flatten)]
+        select: PlotSelect,
         /// Profiles: LABEL=PATH, or PATH (labelled by its file name)
         #[arg(required = true, value_name = "PROFILE")]
         inputs: Vec<String>,
@@ -492,6 +498,14 @@ pub enum PlotCommand {
         /// The caption
         #[arg(short, long, default_value = "Page-fault rate per process")]
         title: String,
+        /// Which processes
+        #[command(flatten)]
+        select: PlotSelect,
+        /// Smooth each line by a trailing moving average over WINDOW: a
+        /// duration with its unit (500ms, 2s) or, as a bare number, a
+        /// count of samples (10); stated in the caption
+        #[arg(long, value_name = "WINDOW", value_parser = parse_window)]
+        smooth: Option<pfprof_profile::analysis::Window>,
         /// A recording of `monitor --per-process`
         #[arg(value_name = "RECORDING")]
         input: PathBuf,
@@ -510,6 +524,10 @@ pub enum PlotCommand {
         /// /proc/meminfo / 1024)
         #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
         ram: Option<u64>,
+        /// Smooth the major-fault rate by a trailing moving average over
+        /// WINDOW: a duration (500ms, 2s) or a count of samples (10)
+        #[arg(long, value_name = "WINDOW", value_parser = parse_window)]
+        smooth: Option<pfprof_profile::analysis::Window>,
         /// A recording of `monitor --per-process --format csv` (or json)
         #[arg(value_name = "RECORDING")]
         input: PathBuf,
@@ -534,13 +552,46 @@ pub enum PlotCommand {
         #[arg(required = true, value_name = "N=PROFILE")]
         points: Vec<String>,
     },
-    /// Print a table per profile: samples, faults, completion time,
-    /// utilization
+    /// Print a table, a row per profile: samples, faults, completion time,
+    /// fault rates, utilization, and the memory peaks of recordings that
+    /// carry memory
     Summary {
         /// Profiles: LABEL=PATH, or PATH
         #[arg(required = true, value_name = "PROFILE")]
         inputs: Vec<String>,
     },
+}
+
+/// Which processes of a per-process recording `pfprof-plot` draws.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PlotSelect {
+    /// Only these processes (a comma-separated list, or the option
+    /// repeated)
+    #[arg(short = 'p', long = "pids", visible_alias = "pid", value_name = "PID[,PID...]", value_delimiter = ',', value_parser = clap::value_parser!(i32).range(1..))]
+    pub pids: Vec<i32>,
+    /// Only the N processes with the most faults; the others are summed
+    /// into one line, "other (K processes)"
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub top: Option<u32>,
+}
+
+/// A moving-average window: a duration with its unit (`500ms`, `2s`), or
+/// a bare number of samples.
+pub fn parse_window(s: &str) -> Result<pfprof_profile::analysis::Window, String> {
+    use pfprof_profile::analysis::Window;
+    if let Ok(n) = s.parse::<usize>() {
+        return match n {
+            0 => Err("the window must hold at least 1 sample".to_owned()),
+            n => Ok(Window::Samples(n)),
+        };
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("the window must be longer than 0".to_owned()),
+        Ok(d) => Ok(Window::Duration(d)),
+        Err(e) => Err(format!(
+            "`{s}` is neither a duration (500ms, 2s) nor a number of samples: {e}"
+        )),
+    }
 }
 
 /// The clap commands of every tool, for generators.

@@ -4,13 +4,15 @@
 //! ([`Profile`], [`pfprof_profile::analysis`], [`pfprof_profile::chart`]),
 //! the same code the case studies and the demo use.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use pfprof_profile::analysis::{self, ProfileSummary};
-use pfprof_profile::chart::{accumulated_of, memory_of, rates_of, Chart};
+use pfprof_profile::analysis::{self, ProfileSummary, Selection};
+use pfprof_profile::chart::{
+    accumulated_of, memory_of, plain_io_error, rates_of, Chart, ImageFormat,
+};
 use pfprof_profile::Profile;
 
-use crate::cli::{PlotCli, PlotCommand};
+use crate::cli::{PlotCli, PlotCommand, PlotSelect};
 use crate::{Result, ToolError};
 
 /// An input of the CLI: `LABEL=PATH` or `PATH` (labelled by its file stem).
@@ -30,11 +32,82 @@ fn split_input(spec: &str) -> (String, PathBuf) {
     }
 }
 
+/// Reads a profile; one with neither samples nor records is an error
+/// (`/etc/passwd` has no line of numbers), and so is a file that cannot be
+/// opened, in plain words (`cannot read x.dat: No such file or directory`).
+fn read_profile(path: &Path) -> Result<Profile> {
+    let cannot = |why: String| ToolError::Msg(format!("cannot read {}: {why}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| cannot(plain_io_error(&e)))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(cannot("Is a directory".to_owned()));
+    }
+    drop(file);
+    let p = Profile::read(path)?;
+    if p.samples.is_empty() && p.records.is_empty() {
+        let why = if p.header.is_empty() {
+            " (not a profile of monitor: no `# pfprof` header and no line of numbers)"
+        } else {
+            ""
+        };
+        return Err(ToolError::Msg(format!(
+            "{}: no samples{why}",
+            path.display()
+        )));
+    }
+    Ok(p)
+}
+
 fn load(spec: &str, hz: Option<u32>) -> Result<(String, PathBuf, Profile, u32)> {
     let (label, path) = split_input(spec);
-    let p = Profile::read(&path)?;
+    let p = read_profile(&path)?;
     let hz = p.hz_or(hz, &path.display().to_string())?;
     Ok((label, path, p, hz))
+}
+
+/// The profile with only the processes `select` keeps
+/// ([`analysis::select_processes`]); the processes summed as one are
+/// named "other (K processes)". A pid of `--pids` the recording does not
+/// have is an error, and so is a selection on a file without per-process
+/// records.
+fn select(path: &Path, mut p: Profile, select: &PlotSelect) -> Result<Profile> {
+    if select.pids.is_empty() && select.top.is_none() {
+        return Ok(p);
+    }
+    if p.records.is_empty() {
+        return Err(ToolError::Msg(format!(
+            "{}: --pids and --top need a per-process recording (`monitor --per-process`)",
+            path.display()
+        )));
+    }
+    if let Some(pid) = select
+        .pids
+        .iter()
+        .find(|&&pid| !p.records.iter().any(|r| r.pid == pid))
+    {
+        return Err(ToolError::Msg(format!(
+            "{}: no records of pid {pid}",
+            path.display()
+        )));
+    }
+    let selection = Selection {
+        pids: select.pids.clone(),
+        top: select.top.map(|n| n as usize),
+    };
+    let (records, summed) = analysis::select_processes(&p.records, &selection);
+    p.records = records;
+    if summed > 0 {
+        let s = if summed == 1 { "" } else { "es" };
+        p.header
+            .commands
+            .insert(analysis::OTHER_PID, format!("other ({summed} process{s})"));
+    }
+    Ok(p)
+}
+
+/// Checks the output's extension before anything is read or drawn.
+fn check_output(output: &Path) -> Result<()> {
+    ImageFormat::of(output)?;
+    Ok(())
 }
 
 /// Runs `pfprof-plot`.
@@ -44,11 +117,16 @@ pub fn run(cli: &PlotCli, out: &mut impl std::io::Write) -> Result<u8> {
         PlotCommand::Faults {
             output,
             title,
+            select: which,
             inputs,
         } => {
+            check_output(output)?;
             let loaded = inputs
                 .iter()
-                .map(|s| load(s, cli.hz).map(|(label, _, p, hz)| (label, p, hz)))
+                .map(|s| {
+                    let (label, path, p, hz) = load(s, cli.hz)?;
+                    Ok((label, select(&path, p, which)?, hz))
+                })
                 .collect::<Result<Vec<_>>>()?;
             accumulated_of(title, &loaded).save(output, size)?;
             writeln!(out, "{}", output.display())?;
@@ -56,8 +134,11 @@ pub fn run(cli: &PlotCli, out: &mut impl std::io::Write) -> Result<u8> {
         PlotCommand::Rates {
             output,
             title,
+            select: which,
+            smooth,
             input,
         } => {
+            check_output(output)?;
             let (_, path, p, hz) = load(&input.to_string_lossy(), cli.hz)?;
             if p.records.is_empty() {
                 return Err(ToolError::Msg(format!(
@@ -65,17 +146,24 @@ pub fn run(cli: &PlotCli, out: &mut impl std::io::Write) -> Result<u8> {
                     path.display()
                 )));
             }
-            rates_of(title, &p, hz).save(output, size)?;
+            let p = select(&path, p, which)?;
+            let mut chart = rates_of(title, &p, hz);
+            if let Some(w) = smooth {
+                chart = chart.smoothed(*w);
+            }
+            chart.save(output, size)?;
             writeln!(out, "{}", output.display())?;
         }
         PlotCommand::Memory {
             output,
             title,
             ram,
+            smooth,
             input,
         } => {
+            check_output(output)?;
             let (_, path, p, hz) = load(&input.to_string_lossy(), cli.hz)?;
-            let chart = memory_of(title, &p, hz, ram.map(|r| r as f64)).ok_or_else(|| {
+            let mut chart = memory_of(title, &p, hz, ram.map(|r| r as f64)).ok_or_else(|| {
                 ToolError::Msg(format!(
                     "no memory figures in {}: recorded before pfprof 0.2, without \
                      --per-process or in the classic format (record with `monitor \\
@@ -83,6 +171,9 @@ pub fn run(cli: &PlotCli, out: &mut impl std::io::Write) -> Result<u8> {
                     path.display()
                 ))
             })?;
+            if let Some(w) = smooth {
+                chart = chart.smoothed(*w);
+            }
             chart.save(output, size)?;
             writeln!(out, "{}", output.display())?;
         }
@@ -92,6 +183,7 @@ pub fn run(cli: &PlotCli, out: &mut impl std::io::Write) -> Result<u8> {
             cpus,
             points,
         } => {
+            check_output(output)?;
             let mut xy = Vec::new();
             for spec in points {
                 let (n, path) = spec.split_once('=').ok_or_else(|| {
@@ -122,7 +214,9 @@ pub fn run(cli: &PlotCli, out: &mut impl std::io::Write) -> Result<u8> {
             let runs = inputs
                 .iter()
                 .map(|s| {
-                    load(s, cli.hz).map(|(l, _, p, hz)| ProfileSummary::of(&l, &p.totals(), hz))
+                    load(s, cli.hz).map(|(l, _, p, hz)| {
+                        ProfileSummary::of(&l, &p.totals(), hz).with_memory(&p.records)
+                    })
                 })
                 .collect::<Result<Vec<_>>>()?;
             analysis::render_summary(out, &runs)?;
@@ -165,7 +259,8 @@ mod tests {
         let table = run_plot(&["summary", &spec]).unwrap();
         assert!(
             table.contains(
-                "run                 2           15          1           16        1.0s     50.0"
+                " run |       2 |           15 |            1 |           1.0 |           15.0 \
+                 |            1.0 |               50.0 "
             ),
             "{table}"
         );

@@ -645,6 +645,7 @@ fn study(study: Study, quick: bool, out: &Path, replot: bool) -> Result<Report> 
         run_in_vm(study, quick, &runs, &data)?;
     }
     let vm_time = started.elapsed();
+    fs::create_dir_all(&plots)?;
     let mut report = match study {
         Study::One => analyse_one(&runs, &data, &plots, quick)?,
         Study::Two => analyse_two(&runs, &data, &plots, quick)?,

@@ -38,8 +38,9 @@ pub const PACKAGES: &[&str] = &[
     // The VM.
     "qemu-system-x86",
     "util-linux",
-    // The font of pfprof-plot's charts (the case studies, the demo).
-    "fonts-dejavu-core",
+    // perf stat, which the bench compares pfprof with (in the VM: the lab
+    // kernels have CONFIG_PERF_EVENTS).
+    "linux-perf",
 ];
 
 /// The bindgen version the kernel's Rust support is built with (Debian's
