@@ -230,7 +230,11 @@ fn parallel_children() {
 
 #[test]
 fn threads_in_the_children() {
-    let (n, m) = if debug_kernel() { ("3", "2") } else { ("6", "4") };
+    let (n, m) = if debug_kernel() {
+        ("3", "2")
+    } else {
+        ("6", "4")
+    };
     let o = run(&["threads", n, m], 10_000);
     check(&o, 10_000);
 }
