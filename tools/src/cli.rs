@@ -425,6 +425,13 @@ pub enum PfprofCommand {
         )]
         command: Vec<OsString>,
     },
+    /// Serve the profiled processes' figures to Prometheus at /metrics
+    ///
+    /// Serves the processes registered with the module (or only those of
+    /// -p), or with --backend procfs the processes of -p, read from /proc,
+    /// in the Prometheus text format or OpenMetrics. Every scrape reads the
+    /// figures anew; nothing is sampled between scrapes.
+    Exporter(crate::exporter::ExporterArgs),
     /// Print a shell completion script (or write all tools' scripts to --dir)
     Completions {
         /// The shell

@@ -447,6 +447,7 @@ pub fn run(cli: PfprofCli, out: &mut impl Write, err: &mut impl Write) -> Result
             crate::gen::man(dir.as_deref(), out)?;
             return Ok(0);
         }
+        PfprofCommand::Exporter(args) => return crate::exporter::run(&args, &cli.device, err),
         _ => {}
     }
     let p = crate::open(&cli.device)?;
@@ -484,7 +485,9 @@ pub fn run(cli: PfprofCli, out: &mut impl Write, err: &mut impl Write) -> Result
             output,
         } => return crate::treerun::run_tree(&p, &command, output.as_deref(), err),
         PfprofCommand::Run { command, .. } => return run_command(&p, &command, err),
-        PfprofCommand::Completions { .. } | PfprofCommand::Man { .. } => {}
+        PfprofCommand::Completions { .. }
+        | PfprofCommand::Man { .. }
+        | PfprofCommand::Exporter(_) => {}
     }
     Ok(0)
 }

@@ -20,6 +20,7 @@ use std::io;
 
 pub mod cli;
 pub mod ctl;
+pub mod exporter;
 pub mod format;
 pub mod gen;
 pub mod monitor;

@@ -41,6 +41,9 @@ pub const PACKAGES: &[&str] = &[
     // perf stat, which the bench compares pfprof with (in the VM: the lab
     // kernels have CONFIG_PERF_EVENTS).
     "linux-perf",
+    // The exporter's tests scrape it with a real Prometheus and check its
+    // output with promtool (tools/tests/exporter.rs, vmtests/tests/tools_exporter.rs).
+    "prometheus",
 ];
 
 /// The bindgen version the kernel's Rust support is built with (Debian's
