@@ -102,9 +102,12 @@ struct pfprof_record {
 	__u64 swap_bytes;      /* VmSwap */
 	__u64 rss_peak_bytes;  /* max(VmHWM, ru_maxrss's peak) so far, never
 	                        * decreasing; see kmod/abi.rs */
-	__s32 tree_root;       /* room for a process tree's root pid; 0 */
+	__s32 tree_root;       /* the process tree's root pid (members of a
+	                        * PFPROF_REG_TREE registration); else 0 */
 	__u32 reserved0;
-	__u64 reserved[3];
+	char comm[16];         /* command name at the sample, NUL-padded
+	                        * (as /proc/<pid>/comm); empty for the totals */
+	__u64 reserved[1];
 };
 
 struct pfprof_version {
@@ -113,9 +116,17 @@ struct pfprof_version {
 	__u64 buffer_size; /* PFPROF_BUFFER_SIZE: how much can be mapped */
 };
 
+/* struct pfprof_pid_arg.flags of PFPROF_IOC_REGISTER: the process is the
+ * root of a process tree; every process a member forks from then on (not
+ * threads) is registered too, from its fork; orphans stay members. New
+ * members beyond the limit (sysfs tree_limit, default 16384 registered
+ * processes) or 4096 forks pending between two ticks are refused and
+ * counted (pfprof_status.tree_refused). EOPNOTSUPP without tracepoints. */
+#define PFPROF_REG_TREE (1U << 0)
+
 struct pfprof_pid_arg {
 	__s32 pid;   /* process or thread id; 0 means the caller */
-	__u32 flags; /* must be 0 */
+	__u32 flags; /* REGISTER: 0 or PFPROF_REG_TREE; UNREGISTER: 0 */
 };
 
 struct pfprof_status {
@@ -124,7 +135,7 @@ struct pfprof_status {
 	__u32 hz;
 	__u32 period_us;
 	__u32 registered;
-	__u32 reserved;
+	__u32 tree_refused;    /* tree members' new processes refused */
 	__u64 samples_written; /* classic samples since load or reset */
 	__u64 samples_lost;    /* classic samples that overwrote an unread slot */
 	__u64 records_written; /* extended records since load or reset */

@@ -165,13 +165,20 @@ pub struct Record {
     /// (`ru_maxrss` is computed from their approximate value). 0 in the
     /// totals record.
     pub rss_peak_bytes: u64,
-    /// Room for the pid of the process tree the process is profiled in;
-    /// 0 (processes are registered one by one).
+    /// The pid of the root of the process tree the process is a member of
+    /// (registered with [`REG_TREE`], or forked by a member after that;
+    /// the root's own records too); 0 for a process registered alone, and
+    /// in the totals record.
     pub tree_root: i32,
     /// Padding; 0.
     pub reserved0: u32,
+    /// The process's command name at the sample (its main thread's, as
+    /// `/proc/<pid>/comm` shows it), NUL-padded (a name of 15 bytes or
+    /// more is cut at 15, as the kernel keeps it); all 0 in the totals
+    /// record.
+    pub comm: [u8; 16],
     /// Padding; 0.
-    pub reserved: [u64; 3],
+    pub reserved: [u64; 1],
 }
 
 /// `PFPROF_IOC_VERSION`: what the module speaks.
@@ -186,13 +193,25 @@ pub struct Version {
     pub buffer_size: u64,
 }
 
+/// [`PidArg::flags`] of `PFPROF_IOC_REGISTER`: register the process as the
+/// root of a process tree: every process a tree member forks from then on
+/// (not the threads) is registered too, as a member, from its fork, even
+/// one that exits within a period; orphans re-parented to init stay
+/// members. Processes forked before the registration are not members. The
+/// module refuses (and counts in [`Status::tree_refused`]) new members
+/// beyond its limit of registered processes (sysfs `tree_limit`, 16384 by
+/// default) or beyond 4096 forks pending between two ticks. `EOPNOTSUPP`
+/// on a kernel without tracepoints; `EINVAL` from outside the initial pid
+/// namespace.
+pub const REG_TREE: u32 = 1 << 0;
+
 /// `PFPROF_IOC_REGISTER` / `PFPROF_IOC_UNREGISTER`: a process.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PidArg {
     /// A process or thread id; 0 means the caller.
     pub pid: i32,
-    /// Must be 0.
+    /// REGISTER: 0 or [`REG_TREE`]; UNREGISTER: 0.
     pub flags: u32,
 }
 
@@ -210,8 +229,9 @@ pub struct Status {
     pub period_us: u32,
     /// Registered processes.
     pub registered: u32,
-    /// Padding; 0.
-    pub reserved: u32,
+    /// New processes of process-tree members refused since load (over the
+    /// limit of registered processes, or the fork queue full), saturating.
+    pub tree_refused: u32,
     /// Classic samples written since load or reset.
     pub samples_written: u64,
     /// Classic samples that overwrote a slot a consumer had not read (not -1).

@@ -102,7 +102,8 @@ struct RecordCells {
     rss_peak_bytes: Word,
     tree_root: AtomicU32,
     reserved0: AtomicU32,
-    reserved: [Word; 3],
+    comm: [Word; 2],
+    reserved: [Word; 1],
 }
 
 /// The whole buffer as [`abi`] lays it out. Every access goes through this
@@ -128,7 +129,7 @@ same_layout!(HeaderCells, ExtHeader; magic, abi_version, hz, period_us, record_s
     state, reserved0, head, ticks, resets, reset_head, reserved);
 same_layout!(RecordCells, Record; seq, time_ns, jiffies, pid, flags, minor_faults, major_faults,
     cpu_ns, rss_anon_bytes, rss_file_bytes, rss_shmem_bytes, swap_bytes, rss_peak_bytes, tree_root,
-    reserved0, reserved);
+    reserved0, comm, reserved);
 const _: () = assert!(size_of::<ClassicSample>() as u64 == abi::CLASSIC_SAMPLE_WORDS * 8);
 const _: () = assert!(size_of::<ClassicRegion>() as u64 == abi::CLASSIC_SIZE);
 const _: () = assert!(offset_of!(Area, header) as u64 == abi::EXT_OFFSET);
@@ -293,6 +294,12 @@ impl Buffer {
         r.rss_peak_bytes
             .store(rec.rss_peak_bytes, Ordering::Relaxed);
         r.tree_root.store(rec.tree_root as u32, Ordering::Relaxed);
+        // Constant indices into the array: no bounds checks.
+        let c = &rec.comm;
+        let lo = u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let hi = u64::from_ne_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]);
+        r.comm[0].store(lo, Ordering::Relaxed);
+        r.comm[1].store(hi, Ordering::Relaxed);
         r.seq.store(n, Ordering::Release);
         self.header()
             .head

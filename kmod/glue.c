@@ -391,3 +391,248 @@ void pfprof_vma_clear_flags(struct vm_area_struct *vma, unsigned long flags)
 {
 	vm_flags_clear(vma, flags);
 }
+
+/* --- Process trees (tree.rs) ----------------------------------------------
+ *
+ * A probe on the sched_process_fork tracepoint follows the forks of the
+ * processes registered with PFPROF_REG_TREE. It runs for every fork on the
+ * system, in the parent, with preemption disabled (the tracepoint's RCU
+ * read side): it tests one bit of a bitmap of tree members, indexed by
+ * global tgid, and for a member's new process (not a thread) takes a
+ * reference on the child, marks it a member (so that its own forks are
+ * followed before the sampler has seen it), and appends it to a fixed-size
+ * queue under a spinlock. Nothing sleeps or allocates; a full queue refuses
+ * the child and counts it. The registry side (tree.rs, under the profiler's
+ * lock) pops the queue at each tick and sets and clears the bits of the
+ * members it registers and drops.
+ */
+#include <linux/atomic.h>
+#include <linux/bitops.h>
+#include <linux/spinlock.h>
+#include <linux/threads.h>
+#include <linux/tracepoint.h>
+#include <linux/vmalloc.h>
+
+/* Pending forks the queue holds: a burst larger than this between two
+ * ticks refuses the excess (PFPROF_TREE_QUEUE in tree.rs's docs). */
+#define PFPROF_TREE_QUEUE 4096
+
+struct pfprof_tree_item {
+	struct task_struct *child; /* a new process (its own leader), referenced */
+	pid_t child_tgid;          /* global */
+	pid_t parent_tgid;         /* global */
+	u64 parent_start_ns;       /* the parent's leader's start_time */
+};
+
+int pfprof_tree_init(void);
+void pfprof_tree_exit(void);
+void pfprof_tree_mark(pid_t tgid, bool member);
+bool pfprof_tree_pop(struct task_struct **child, pid_t *child_tgid,
+		     pid_t *parent_tgid, u64 *parent_start_ns);
+u64 pfprof_tree_refused(void);
+pid_t pfprof_task_tgid_nr(struct task_struct *task);
+u64 pfprof_task_start_ns(struct task_struct *task);
+
+/* The global tgid of a referenced task. */
+pid_t pfprof_task_tgid_nr(struct task_struct *task)
+{
+	return task->tgid;
+}
+
+/*
+ * The command name of a referenced task, NUL-padded into 16 bytes. Read
+ * without task_lock (a spinlock per record): an exec renaming the task at
+ * that moment may give a mix of the two names, as a racy /proc read could.
+ */
+void pfprof_task_comm(struct task_struct *task, char *comm);
+
+void pfprof_task_comm(struct task_struct *task, char *comm)
+{
+	int i;
+
+	BUILD_BUG_ON(TASK_COMM_LEN != 16);
+	for (i = 0; i < TASK_COMM_LEN; i++)
+		comm[i] = READ_ONCE(task->comm[i]);
+	comm[TASK_COMM_LEN - 1] = '\0';
+	for (i = strnlen(comm, TASK_COMM_LEN); i < TASK_COMM_LEN; i++)
+		comm[i] = '\0';
+}
+
+/* The start time (CLOCK_MONOTONIC ns) of a referenced task. */
+u64 pfprof_task_start_ns(struct task_struct *task)
+{
+	return task->start_time;
+}
+
+#ifdef CONFIG_TRACEPOINTS
+
+static unsigned long *pfprof_tree_members; /* PID_MAX_LIMIT bits */
+static struct pfprof_tree_item *pfprof_tree_queue;
+static unsigned int pfprof_tree_first, pfprof_tree_len;
+static DEFINE_SPINLOCK(pfprof_tree_lock);
+static atomic64_t pfprof_tree_refused_count = ATOMIC64_INIT(0);
+static struct tracepoint *pfprof_fork_tp;
+
+static void pfprof_fork_probe(void *data, struct task_struct *parent,
+			      struct task_struct *child)
+{
+	pid_t ptgid = parent->tgid, ctgid = child->tgid;
+	struct pfprof_tree_item *item;
+	unsigned long flags;
+
+	if (ctgid == ptgid) /* a new thread of the same process */
+		return;
+	if ((unsigned int)ptgid >= PID_MAX_LIMIT ||
+	    (unsigned int)ctgid >= PID_MAX_LIMIT ||
+	    !test_bit(ptgid, pfprof_tree_members))
+		return;
+	spin_lock_irqsave(&pfprof_tree_lock, flags);
+	if (pfprof_tree_len >= PFPROF_TREE_QUEUE) {
+		spin_unlock_irqrestore(&pfprof_tree_lock, flags);
+		atomic64_inc(&pfprof_tree_refused_count);
+		return;
+	}
+	item = &pfprof_tree_queue[(pfprof_tree_first + pfprof_tree_len) %
+				  PFPROF_TREE_QUEUE];
+	get_task_struct(child);
+	item->child = child;
+	item->child_tgid = ctgid;
+	item->parent_tgid = ptgid;
+	item->parent_start_ns = READ_ONCE(parent->group_leader)->start_time;
+	pfprof_tree_len++;
+	set_bit(ctgid, pfprof_tree_members);
+	spin_unlock_irqrestore(&pfprof_tree_lock, flags);
+}
+
+static void pfprof_find_fork_tp(struct tracepoint *tp, void *priv)
+{
+	if (!strcmp(tp->name, "sched_process_fork"))
+		*(struct tracepoint **)priv = tp;
+}
+
+/* Allocates the bitmap and the queue and registers the probe. */
+int pfprof_tree_init(void)
+{
+	struct tracepoint *tp = NULL;
+	int err;
+
+	for_each_kernel_tracepoint(pfprof_find_fork_tp, &tp);
+	if (!tp)
+		return -EOPNOTSUPP;
+	pfprof_tree_members = vzalloc(BITS_TO_LONGS(PID_MAX_LIMIT) *
+				      sizeof(unsigned long));
+	pfprof_tree_queue = vzalloc(PFPROF_TREE_QUEUE *
+				    sizeof(struct pfprof_tree_item));
+	if (!pfprof_tree_members || !pfprof_tree_queue) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	err = tracepoint_probe_register(tp, (void *)pfprof_fork_probe, NULL);
+	if (err)
+		goto fail;
+	pfprof_fork_tp = tp;
+	return 0;
+fail:
+	vfree(pfprof_tree_queue);
+	vfree(pfprof_tree_members);
+	pfprof_tree_queue = NULL;
+	pfprof_tree_members = NULL;
+	return err;
+}
+
+/*
+ * Unregisters the probe, waits until no call of it can be running, drops
+ * the references the queue holds and frees everything. Safe to call when
+ * pfprof_tree_init() failed or was not called.
+ */
+void pfprof_tree_exit(void)
+{
+	struct task_struct *child;
+	pid_t c, p;
+	u64 s;
+
+	if (!pfprof_fork_tp)
+		return;
+	tracepoint_probe_unregister(pfprof_fork_tp, (void *)pfprof_fork_probe,
+				    NULL);
+	tracepoint_synchronize_unregister();
+	pfprof_fork_tp = NULL;
+	while (pfprof_tree_pop(&child, &c, &p, &s))
+		put_task_struct(child);
+	vfree(pfprof_tree_queue);
+	vfree(pfprof_tree_members);
+	pfprof_tree_queue = NULL;
+	pfprof_tree_members = NULL;
+}
+
+/* Sets or clears the member bit of a global tgid. */
+void pfprof_tree_mark(pid_t tgid, bool member)
+{
+	if (!pfprof_tree_members || tgid <= 0 ||
+	    (unsigned int)tgid >= PID_MAX_LIMIT)
+		return;
+	if (member)
+		set_bit(tgid, pfprof_tree_members);
+	else
+		clear_bit(tgid, pfprof_tree_members);
+}
+
+/* Takes the oldest pending fork; the caller owns the child's reference. */
+bool pfprof_tree_pop(struct task_struct **child, pid_t *child_tgid,
+		     pid_t *parent_tgid, u64 *parent_start_ns)
+{
+	struct pfprof_tree_item *item;
+	unsigned long flags;
+
+	if (!pfprof_tree_queue)
+		return false;
+	spin_lock_irqsave(&pfprof_tree_lock, flags);
+	if (!pfprof_tree_len) {
+		spin_unlock_irqrestore(&pfprof_tree_lock, flags);
+		return false;
+	}
+	item = &pfprof_tree_queue[pfprof_tree_first];
+	*child = item->child;
+	*child_tgid = item->child_tgid;
+	*parent_tgid = item->parent_tgid;
+	*parent_start_ns = item->parent_start_ns;
+	item->child = NULL;
+	pfprof_tree_first = (pfprof_tree_first + 1) % PFPROF_TREE_QUEUE;
+	pfprof_tree_len--;
+	spin_unlock_irqrestore(&pfprof_tree_lock, flags);
+	return true;
+}
+
+/* Forks refused because the queue was full, since load. */
+u64 pfprof_tree_refused(void)
+{
+	return atomic64_read(&pfprof_tree_refused_count);
+}
+
+#else /* !CONFIG_TRACEPOINTS */
+
+int pfprof_tree_init(void)
+{
+	return -EOPNOTSUPP;
+}
+
+void pfprof_tree_exit(void)
+{
+}
+
+void pfprof_tree_mark(pid_t tgid, bool member)
+{
+}
+
+bool pfprof_tree_pop(struct task_struct **child, pid_t *child_tgid,
+		     pid_t *parent_tgid, u64 *parent_start_ns)
+{
+	return false;
+}
+
+u64 pfprof_tree_refused(void)
+{
+	return 0;
+}
+
+#endif /* CONFIG_TRACEPOINTS */

@@ -69,22 +69,24 @@ fn version(arg: UserPtr) -> Result<isize> {
     Ok(0)
 }
 
-fn pid_target(arg: UserPtr) -> Result<Target> {
+/// The target of a `PidArg` and its flags, which must be within `allowed`.
+fn pid_target(arg: UserPtr, allowed: u32) -> Result<(Target, u32)> {
     let a: abi::PidArg = read_arg(arg)?;
-    if a.flags != 0 {
+    if a.flags & !allowed != 0 {
         return Err(EINVAL);
     }
-    Target::from_abi(a.pid)
+    Ok((Target::from_abi(a.pid)?, a.flags))
 }
 
 /// Returns the registered tgid.
 fn register(profiler: &Profiler, arg: UserPtr) -> Result<isize> {
-    let tgid = profiler.register(pid_target(arg)?)?;
+    let (target, flags) = pid_target(arg, abi::REG_TREE)?;
+    let tgid = profiler.register(target, flags & abi::REG_TREE != 0)?;
     Ok(tgid as isize)
 }
 
 fn unregister(profiler: &Profiler, arg: UserPtr) -> Result<isize> {
-    profiler.unregister(pid_target(arg)?)?;
+    profiler.unregister(pid_target(arg, 0)?.0)?;
     Ok(0)
 }
 

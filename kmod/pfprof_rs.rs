@@ -13,6 +13,11 @@
 //! shmem memory, swap, peak RSS). The ABI is in `abi.rs` and
 //! `include/pfprof.h`.
 //!
+//! A process registered with `PFPROF_REG_TREE` is the root of a process
+//! tree: a probe on the `sched_process_fork` tracepoint (`tree.rs`, the
+//! glue) has every process a member forks registered too, from its fork,
+//! with the root's pid in its records (`tree_root`).
+//!
 //! Control planes: ioctls on the device, `/proc/mp3/status` (`R <pid>`,
 //! `U <pid>`, as the classic module had), and sysfs
 //! (`/sys/class/pfprof/pfprof/`).
@@ -64,6 +69,7 @@ mod registry;
 mod sampler;
 mod sysfs;
 mod text;
+mod tree;
 
 use profiler::Profiler;
 
@@ -96,6 +102,9 @@ impl kernel::Module for Pfprof {
         // removes every control plane and disables the sampler, so no
         // callback can run, before the box is freed.
         unsafe { profiler.as_ref().publish() };
+        if let Err(e) = profiler.enable_trees() {
+            pr_info!("process trees unavailable (error {})\n", e.to_errno());
+        }
         let control = (|| -> Result<ControlPlanes> {
             let chrdev = chrdev::Registration::new(abi::MAJOR, c_str!("pfprof"))?;
             let status = procfs::StatusFile::create()?;

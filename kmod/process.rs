@@ -90,6 +90,9 @@ extern "C" {
         peak: *mut u64,
     ) -> bool;
     fn pfprof_drop_mm(mm: *mut c_void);
+    fn pfprof_task_tgid_nr(task: *mut c_void) -> i32;
+    fn pfprof_task_start_ns(task: *mut c_void) -> u64;
+    fn pfprof_task_comm(task: *mut c_void, comm: *mut u8);
 }
 
 /// The memory map of a process, referenced (`mmgrab`) between samples so
@@ -153,6 +156,40 @@ impl Process {
         // caller passes on its reference, which the `ARef` now owns.
         let leader = unsafe { ARef::from_raw(task) };
         Some(Process { leader, tgid })
+    }
+
+    /// Takes ownership of a referenced process leader and its tgid (the
+    /// fork probe's children).
+    ///
+    /// # Safety
+    ///
+    /// As [`Process::from_glue`]: `task` is null or a thread group leader
+    /// whose reference the caller passes on.
+    pub(crate) unsafe fn from_referenced(task: *mut c_void, tgid: i32) -> Option<Process> {
+        // SAFETY: As the caller guarantees.
+        unsafe { Process::from_glue(task, tgid) }
+    }
+
+    /// The process's tgid in the initial pid namespace.
+    pub(crate) fn global_tgid(&self) -> i32 {
+        // SAFETY: `self.leader` holds a reference, so the task is valid.
+        unsafe { pfprof_task_tgid_nr(self.as_ptr()) }
+    }
+
+    /// When the process started (its leader's start time, CLOCK_MONOTONIC
+    /// ns): with the tgid, it tells the process from a later one with its pid.
+    pub(crate) fn start_ns(&self) -> u64 {
+        // SAFETY: `self.leader` holds a reference, so the task is valid.
+        unsafe { pfprof_task_start_ns(self.as_ptr()) }
+    }
+
+    /// The command name (the leader's comm), NUL-padded. Does not sleep.
+    pub(crate) fn comm(&self) -> [u8; 16] {
+        let mut comm = [0u8; 16];
+        // SAFETY: `self.leader` holds a reference, so the task is valid;
+        // `comm` has room for the 16 bytes the glue writes.
+        unsafe { pfprof_task_comm(self.as_ptr(), comm.as_mut_ptr()) };
+        comm
     }
 
     /// The process that contains thread `nr` (in the caller's pid namespace).

@@ -210,7 +210,7 @@ unsafe extern "C" fn pfprof_proc_status_write(
             .reader()
             .read_slice(input)?;
         match parse(input)? {
-            Command::Register(pid) => profiler.register(Target::Pid(pid)).map(|_| ())?,
+            Command::Register(pid) => profiler.register(Target::Pid(pid), false).map(|_| ())?,
             Command::Unregister(pid) => profiler.unregister(Target::Pid(pid))?,
         }
         Ok(len as isize)

@@ -15,8 +15,9 @@ use kernel::sync::Mutex;
 use crate::abi;
 use crate::buffer::{Buffer, ClassicSlot};
 use crate::process::Process;
-use crate::registry::{self, Entry, Registry};
+use crate::registry::{self, Entry, Registry, TreeTag};
 use crate::sampler::{self, Clock, Schedule, HZ};
+use crate::tree;
 
 /// Who an operation is about.
 #[derive(Clone, Copy)]
@@ -67,6 +68,64 @@ struct Inner {
     /// Next extended record number (never reset: readers follow it).
     ext_head: u64,
     counts: Counts,
+    /// The fork probe is registered (tree registrations are possible).
+    forks: bool,
+    /// A tree was registered since load: ticks collect the tree members
+    /// that exit, for the forks they made just before.
+    trees: bool,
+    /// Registered processes above which a tree member's new process is
+    /// refused.
+    tree_limit: u32,
+    /// Tree members' new processes refused here (limit, pid reuse, parent
+    /// no longer a member), since load; the probe counts its own.
+    tree_refused: u64,
+}
+
+/// A tree member the tick found exited, and so dropped.
+type Gone = (i32, TreeTag);
+
+/// Registers the new processes of tree members the fork probe queued,
+/// in fork order (a parent before its children). `gone` are members
+/// dropped since the last call (by the tick that calls this), whose forks
+/// may still be queued.
+fn adopt_forks(inner: &mut Inner, gone: &[Gone]) {
+    if !inner.forks {
+        return;
+    }
+    let now_ns = sampler::now_ns();
+    let jiffies = sampler::jiffies();
+    while let Some(fork) = tree::pop() {
+        let parent = fork.parent_tgid;
+        let same = |t: &TreeTag| t.start_ns == fork.parent_start_ns;
+        let root = inner
+            .registry
+            .get(parent)
+            .and_then(|e| e.tree)
+            .filter(same)
+            .or_else(|| {
+                gone.iter()
+                    .find(|(pid, t)| *pid == parent && same(t))
+                    .map(|(_, t)| *t)
+            })
+            .map(|t| t.root);
+        let child = fork.child.tgid();
+        let room_left = inner.registry.len() < inner.tree_limit as usize;
+        let adopted = match root {
+            Some(root) if room_left && !inner.stopping && !inner.registry.contains(child) => {
+                registry::reserve().is_ok_and(|room| {
+                    let entry = Entry::new_member(fork.child, root, now_ns, jiffies);
+                    inner.registry.insert(child, entry, room).is_ok()
+                })
+            }
+            _ => false,
+        };
+        if !adopted {
+            inner.tree_refused = inner.tree_refused.saturating_add(1);
+            if !inner.registry.contains(child) {
+                tree::mark(child, false);
+            }
+        }
+    }
 }
 
 /// The profiler.
@@ -127,6 +186,10 @@ impl Profiler {
                     classic_next: 0,
                     ext_head: 0,
                     counts: Counts::default(),
+                    forks: false,
+                    trees: false,
+                    tree_limit: tree::LIMIT_DEFAULT,
+                    tree_refused: 0,
                 },
                 "Profiler::inner"
             ),
@@ -146,6 +209,14 @@ impl Profiler {
         PROFILER.store(ptr.cast_mut(), Ordering::Release);
     }
 
+    /// Registers the fork probe for tree registrations; without it (no
+    /// tracepoints) they fail with `EOPNOTSUPP`.
+    pub(crate) fn enable_trees(&self) -> Result {
+        tree::init()?;
+        self.inner.lock().forks = true;
+        Ok(())
+    }
+
     /// Stops the sampler for good and unpublishes the profiler. Call after
     /// every control plane is gone and before freeing.
     pub(crate) fn shutdown(&self) {
@@ -153,6 +224,10 @@ impl Profiler {
         // Outside the lock: the work function takes it. Nothing arms the
         // timer once `stopping` is set.
         self.work.stop();
+        // The probe goes, with the references of the forks it queued; the
+        // registry's go with the profiler.
+        self.inner.lock().forks = false;
+        tree::exit();
         PROFILER.store(core::ptr::null_mut(), Ordering::Release);
         self.buffer.set_state(abi::STATE_IDLE);
     }
@@ -169,8 +244,9 @@ impl Profiler {
         &self.buffer
     }
 
-    /// Registers a process; returns its tgid.
-    pub(crate) fn register(&self, target: Target) -> Result<i32> {
+    /// Registers a process (with `tree`, as the root of a process tree);
+    /// returns its tgid.
+    pub(crate) fn register(&self, target: Target, tree: bool) -> Result<i32> {
         let process = match target {
             Target::Caller => Process::current()?,
             Target::Pid(nr) => Process::find(nr)?,
@@ -182,10 +258,29 @@ impl Profiler {
             return Err(ESRCH);
         }
         let tgid = process.tgid();
+        // Tree members are found by global tgid: the root must be seen
+        // from the initial pid namespace.
+        if tree && process.global_tgid() != tgid {
+            return Err(EINVAL);
+        }
+        let tag = TreeTag {
+            root: tgid,
+            start_ns: process.start_ns(),
+        };
         let room = registry::reserve()?;
-        let entry = Entry::new(process, sampler::now_ns(), sampler::jiffies());
+        let mut entry = Entry::new(process, sampler::now_ns(), sampler::jiffies());
         let mut inner = self.inner.lock();
+        if tree {
+            if !inner.forks {
+                return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+            }
+            entry.tree = Some(tag);
+        }
         inner.registry.insert(tgid, entry, room)?;
+        if tree {
+            inner.trees = true;
+            tree::mark(tgid, true);
+        }
         if !inner.running && !inner.stopping {
             inner.running = true;
             let deadline = inner.schedule.restart(sampler::now_ns(), None);
@@ -219,7 +314,11 @@ impl Profiler {
             if !entry.process.may_be_read_by_caller() {
                 return Err(EPERM);
             }
-            inner.registry.remove(key)
+            let removed = inner.registry.remove(key);
+            if removed.as_ref().is_some_and(|e| e.tree.is_some()) {
+                tree::mark(key, false);
+            }
+            removed
         };
         // The sampler stops by itself at its next tick if this was the last.
         drop(removed);
@@ -229,7 +328,8 @@ impl Profiler {
     /// Cumulative figures of one registered process.
     pub(crate) fn query_pid(&self, target: Target) -> Result<abi::ProcStats> {
         let key = self.key_of(target)?;
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
+        adopt_forks(&mut inner, &[]);
         let entry = inner.registry.get(key).ok_or(ENOENT)?;
         if !entry.process.may_be_read_by_caller() {
             return Err(EPERM);
@@ -260,7 +360,11 @@ impl Profiler {
             hz: HZ,
             period_us: inner.schedule.period_us(),
             registered: inner.registry.len().try_into().unwrap_or(u32::MAX),
-            reserved: 0,
+            tree_refused: inner
+                .tree_refused
+                .saturating_add(tree::queue_refused())
+                .try_into()
+                .unwrap_or(u32::MAX),
             samples_written: c.samples_written,
             samples_lost: c.samples_lost,
             records_written: c.records_written,
@@ -279,7 +383,8 @@ impl Profiler {
         loop {
             let room = self.inner.lock().registry.len().saturating_add(16);
             let mut pids = KVec::with_capacity(room, GFP_KERNEL)?;
-            let inner = self.inner.lock();
+            let mut inner = self.inner.lock();
+            adopt_forks(&mut inner, &[]);
             if inner.registry.len() > room {
                 continue;
             }
@@ -295,6 +400,7 @@ impl Profiler {
     /// registrations stay, with their baselines restarted.
     pub(crate) fn reset(&self) {
         let mut inner = self.inner.lock();
+        adopt_forks(&mut inner, &[]);
         self.buffer.clear_classic();
         inner.classic_next = 0;
         inner.counts = Counts::default();
@@ -318,6 +424,21 @@ impl Profiler {
         Ok(())
     }
 
+    /// The limit of registered processes for tree members' new processes.
+    pub(crate) fn tree_limit(&self) -> u32 {
+        self.inner.lock().tree_limit
+    }
+
+    /// Sets the limit of registered processes for tree members' new
+    /// processes (1 to [`tree::LIMIT_MAX`]).
+    pub(crate) fn set_tree_limit(&self, limit: u32) -> Result {
+        if !(1..=tree::LIMIT_MAX).contains(&limit) {
+            return Err(EINVAL);
+        }
+        self.inner.lock().tree_limit = limit;
+        Ok(())
+    }
+
     /// The sampling period in microseconds.
     pub(crate) fn period_us(&self) -> u32 {
         self.inner.lock().schedule.period_us()
@@ -333,6 +454,7 @@ impl Profiler {
         if inner.stopping {
             return;
         }
+        adopt_forks(inner, &[]);
         if inner.registry.is_empty() {
             inner.running = false;
             self.buffer.set_state(abi::STATE_IDLE);
@@ -353,6 +475,14 @@ impl Profiler {
         let mut sampled = 0u64;
         let buffer = &self.buffer;
         let ext_head = &mut inner.ext_head;
+        // Tree members that exit are kept aside until the forks queued
+        // since the adoption above are adopted (a parent may fork and exit
+        // in between). Room for all, allocated here: the walk must not.
+        let mut gone: KVec<Gone> = if inner.trees {
+            KVec::with_capacity(inner.registry.len(), GFP_KERNEL).unwrap_or_default()
+        } else {
+            KVec::new()
+        };
         // Record numbers wrap (after 2^64 records, centuries at any rate);
         // per-period sums and statistics saturate instead.
         inner.registry.sample(|d| {
@@ -379,13 +509,26 @@ impl Profiler {
                 rss_shmem_bytes: bytes(m.shmem_pages),
                 swap_bytes: bytes(m.swap_pages),
                 rss_peak_bytes: bytes(m.peak_pages),
+                tree_root: d.tree.map_or(0, |t| t.root),
+                comm: d.comm,
                 ..Default::default()
             };
+            if let (true, Some(t)) = (d.exited, d.tree) {
+                // Within the capacity reserved: does not allocate (if that
+                // failed, the exited member's last forks are refused).
+                let _ = gone.push((d.pid, t), GFP_NOWAIT);
+            }
             buffer.write_record(&rec);
             *ext_head = ext_head.wrapping_add(1);
             add_to_totals(&mut total, &rec);
             sampled = sampled.saturating_add(1);
         });
+        adopt_forks(inner, &gone);
+        for (pid, _) in gone.iter() {
+            if !inner.registry.contains(*pid) {
+                tree::mark(*pid, false);
+            }
+        }
         total.seq = inner.ext_head;
         buffer.write_record(&total);
         inner.ext_head = inner.ext_head.wrapping_add(1);

@@ -31,6 +31,17 @@ pub(crate) struct Entry {
     memory_age: Option<u32>,
     /// The memory map the figures are read from.
     mm: MmRef,
+    /// The process tree it is a member (or the root) of.
+    pub(crate) tree: Option<TreeTag>,
+}
+
+/// A tree member's tree, and what identifies the member itself.
+#[derive(Clone, Copy)]
+pub(crate) struct TreeTag {
+    /// The root's tgid (the records' `tree_root`).
+    pub(crate) root: i32,
+    /// The member's start time (see [`Process::start_ns`]).
+    pub(crate) start_ns: u64,
 }
 
 /// A process that neither ran nor faulted in a period has its memory
@@ -56,6 +67,24 @@ impl Entry {
             memory: Memory::default(),
             memory_age: None,
             mm: MmRef::new(),
+            tree: None,
+        }
+    }
+
+    /// A new tree member's entry: a process just forked, whose counters
+    /// started at 0 (the baselines), though it may have run since.
+    pub(crate) fn new_member(process: Process, root: i32, now_ns: u64, now_jiffies: u64) -> Entry {
+        let start_ns = process.start_ns();
+        Entry {
+            process,
+            base: Counters::default(),
+            last: Counters::default(),
+            registered_ns: now_ns,
+            registered_jiffies: now_jiffies,
+            memory: Memory::default(),
+            memory_age: None,
+            mm: MmRef::new(),
+            tree: Some(TreeTag { root, start_ns }),
         }
     }
 
@@ -101,6 +130,10 @@ pub(crate) struct Delta {
     pub(crate) exited: bool,
     /// Its memory footprint at the sample.
     pub(crate) memory: Memory,
+    /// Its tree, if a tree member.
+    pub(crate) tree: Option<TreeTag>,
+    /// Its command name.
+    pub(crate) comm: [u8; 16],
 }
 
 /// The registry.
@@ -186,6 +219,8 @@ impl Registry {
                 cpu_ns,
                 exited,
                 memory,
+                tree: entry.tree,
+                comm: entry.process.comm(),
             });
             cursor = if exited {
                 // The cursor moves to the next entry, or to the previous one

@@ -7,6 +7,10 @@
 //!
 //! - `period_us` (read-write; writing needs CAP_SYS_ADMIN): the sampling
 //!   period, 1000 to 10000000.
+//! - `tree_limit` (read-write; writing needs CAP_SYS_ADMIN): the number of
+//!   registered processes above which process-tree members' new processes
+//!   are refused, 1 to 1048576 (16384 at load); `tree_refused` (read-only):
+//!   those refused since load.
 //! - read-only: `state` (`idle` or `running`), `hz`, `registered`,
 //!   `samples_written`, `samples_lost`, `records_written`, `ticks`,
 //!   `overruns`, `process_samples`, `cost_total_ns`, `cost_last_ns`,
@@ -61,6 +65,8 @@ static PROCESS_SAMPLES: Attr = attr(kernel::c_str!("process_samples"), false);
 static COST_TOTAL_NS: Attr = attr(kernel::c_str!("cost_total_ns"), false);
 static COST_LAST_NS: Attr = attr(kernel::c_str!("cost_last_ns"), false);
 static COST_MAX_NS: Attr = attr(kernel::c_str!("cost_max_ns"), false);
+static TREE_LIMIT: Attr = attr(kernel::c_str!("tree_limit"), true);
+static TREE_REFUSED: Attr = attr(kernel::c_str!("tree_refused"), false);
 
 const fn ptr(a: &'static Attr) -> *mut bindings::attribute {
     (&raw const a.0.attr).cast_mut()
@@ -72,7 +78,7 @@ struct PtrList<T, const N: usize>([T; N]);
 // SAFETY: Never written after initialisation; points to statics only.
 unsafe impl<T, const N: usize> Sync for PtrList<T, N> {}
 
-static ATTRS: PtrList<*mut bindings::attribute, 14> = PtrList([
+static ATTRS: PtrList<*mut bindings::attribute, 16> = PtrList([
     ptr(&PERIOD_US),
     ptr(&STATE),
     ptr(&HZ),
@@ -86,6 +92,8 @@ static ATTRS: PtrList<*mut bindings::attribute, 14> = PtrList([
     ptr(&COST_TOTAL_NS),
     ptr(&COST_LAST_NS),
     ptr(&COST_MAX_NS),
+    ptr(&TREE_LIMIT),
+    ptr(&TREE_REFUSED),
     null_mut(),
 ]);
 
@@ -159,6 +167,8 @@ unsafe extern "C" fn show(
         b"cost_total_ns" => writeln!(page, "{}", s.cost_total_ns),
         b"cost_last_ns" => writeln!(page, "{}", s.cost_last_ns),
         b"cost_max_ns" => writeln!(page, "{}", s.cost_max_ns),
+        b"tree_limit" => writeln!(page, "{}", profiler.tree_limit()),
+        b"tree_refused" => writeln!(page, "{}", s.tree_refused),
         _ => return EIO.to_errno() as isize,
     };
     match res {
@@ -167,14 +177,14 @@ unsafe extern "C" fn show(
     }
 }
 
-/// `store` of `period_us`.
+/// `store` of `period_us` and `tree_limit`.
 ///
 /// # Safety
 ///
-/// Called by sysfs with `count` readable bytes at `buf`.
+/// Called by sysfs with a valid attribute and `count` readable bytes at `buf`.
 unsafe extern "C" fn store(
     _dev: *mut bindings::device,
-    _attr: *mut bindings::device_attribute,
+    attr: *mut bindings::device_attribute,
     buf: *const u8,
     count: usize,
 ) -> isize {
@@ -185,8 +195,14 @@ unsafe extern "C" fn store(
         }
         // SAFETY: sysfs passes `count` valid bytes (a kernel copy).
         let input = unsafe { core::slice::from_raw_parts(buf, count) };
-        let period = text::decimal(text::trim(input), u32::MAX.into())?;
-        profiler.set_period_us(u32::try_from(period).map_err(|_| EINVAL)?)?;
+        let value = text::decimal(text::trim(input), u32::MAX.into())?;
+        let value = u32::try_from(value).map_err(|_| EINVAL)?;
+        // SAFETY: The attribute is one of ours, named by a static C string.
+        let name = unsafe { CStr::from_char_ptr((*attr).attr.name) }.as_bytes();
+        match name {
+            b"tree_limit" => profiler.set_tree_limit(value)?,
+            _ => profiler.set_period_us(value)?,
+        }
         Ok(count as isize)
     })();
     result.unwrap_or_else(|e| e.to_errno() as isize)

@@ -107,6 +107,8 @@ mod off {
     pub const R_SHMEM: usize = offset_of!(Record, rss_shmem_bytes);
     pub const R_SWAP: usize = offset_of!(Record, swap_bytes);
     pub const R_PEAK: usize = offset_of!(Record, rss_peak_bytes);
+    pub const R_TREE: usize = offset_of!(Record, tree_root);
+    pub const R_COMM: usize = offset_of!(Record, comm);
 }
 
 const HEADER_SIZE: usize = abi::EXT_HEADER_SIZE as usize;
@@ -194,6 +196,27 @@ pub struct Record {
     /// The memory footprint at the sample (sums over the processes in the
     /// totals record, whose peak is 0).
     pub memory: Footprint,
+    /// The root of the process tree the process is a member of (see
+    /// [`Profiler::register_tree`](crate::Profiler::register_tree)), the
+    /// root's own records included; `None` for a process registered alone
+    /// and for the totals.
+    pub tree_root: Option<Pid>,
+    /// The command name at the sample (as `/proc/<pid>/comm`), NUL-padded;
+    /// all 0 in the totals record. See [`Record::command`].
+    pub comm: [u8; 16],
+}
+
+impl Record {
+    /// The command name at the sample, up to its first NUL (empty for the
+    /// totals and for records of the procfs backend).
+    pub fn command(&self) -> String {
+        let end = self
+            .comm
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.comm.len());
+        String::from_utf8_lossy(&self.comm[..end]).into_owned()
+    }
 }
 
 /// A process's memory at a sample, in bytes: what `/proc/<pid>/status`
@@ -335,6 +358,13 @@ fn read_record<M: Memory + ?Sized>(region: &M, n: u64, capacity: u64) -> Option<
             rss_shmem_bytes: w(off::R_SHMEM)?,
             swap_bytes: w(off::R_SWAP)?,
             rss_peak_bytes: w(off::R_PEAK)?,
+        },
+        tree_root: Pid::new(region.load_u32(base + off::R_TREE, Ordering::Relaxed)? as i32),
+        comm: {
+            let mut c = [0u8; 16];
+            c[..8].copy_from_slice(&w(off::R_COMM)?.to_ne_bytes());
+            c[8..].copy_from_slice(&w(off::R_COMM + 8)?.to_ne_bytes());
+            c
         },
     };
     fence(Ordering::Acquire);

@@ -312,6 +312,8 @@ impl Collected {
             },
             counters: self.delta,
             memory: self.memory,
+            tree_root: None,
+            comm: [0; 16],
         }
     }
 }
@@ -331,6 +333,8 @@ pub fn totals_record(collected: &[Collected], seq: u64, time_ns: u64, time_ms: u
         flags: RecordFlags::TOTAL,
         counters: sum,
         memory: total_memory(collected),
+        tree_root: None,
+        comm: [0; 16],
     }
 }
 

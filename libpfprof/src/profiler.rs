@@ -139,11 +139,12 @@ impl Profiler {
         &self,
         op: &'static str,
         pid: Option<Pid>,
+        flags: u32,
         call: unsafe fn(i32, *const abi::PidArg) -> nix::Result<i32>,
     ) -> Result<()> {
         let arg = abi::PidArg {
             pid: pid.map_or(0, Pid::as_raw),
-            flags: 0,
+            flags,
         };
         // SAFETY: `call` is one of the generated register/unregister
         // wrappers, whose argument is a `PidArg`; `arg` lives across the call.
@@ -154,22 +155,45 @@ impl Profiler {
 
     /// Registers a process.
     pub fn register(&self, pid: Pid) -> Result<()> {
-        self.pid_request("register", Some(pid), sys::register)
+        self.pid_request("register", Some(pid), 0, sys::register)
     }
 
     /// Registers the calling process.
     pub fn register_self(&self) -> Result<()> {
-        self.pid_request("register", None, sys::register)
+        self.pid_request("register", None, 0, sys::register)
+    }
+
+    /// Registers a process as the root of a process tree: every process a
+    /// member of the tree forks from now on (not threads) is registered
+    /// too, from its fork (even one that lives less than a period), and its
+    /// records carry the root in [`ext::Record::tree_root`](crate::ext::Record::tree_root).
+    /// Processes forked before this call are not members; orphans
+    /// re-parented to init stay members. The module refuses new members
+    /// over its limit (see [`Status::tree_refused`]). Fails with
+    /// `EOPNOTSUPP` on a kernel without tracepoints.
+    pub fn register_tree(&self, pid: Pid) -> Result<()> {
+        self.pid_request(
+            "register a tree at",
+            Some(pid),
+            abi::REG_TREE,
+            sys::register,
+        )
+    }
+
+    /// Registers the calling process as the root of a process tree (see
+    /// [`register_tree`](Self::register_tree)).
+    pub fn register_self_tree(&self) -> Result<()> {
+        self.pid_request("register a tree at", None, abi::REG_TREE, sys::register)
     }
 
     /// Unregisters a process.
     pub fn unregister(&self, pid: Pid) -> Result<()> {
-        self.pid_request("unregister", Some(pid), sys::unregister)
+        self.pid_request("unregister", Some(pid), 0, sys::unregister)
     }
 
     /// Unregisters the calling process.
     pub fn unregister_self(&self) -> Result<()> {
-        self.pid_request("unregister", None, sys::unregister)
+        self.pid_request("unregister", None, 0, sys::unregister)
     }
 
     /// The global figures.
@@ -312,6 +336,17 @@ impl Profiler {
     /// exec, so not one fault of the new program is missed. Spawning fails
     /// if registration fails.
     pub fn register_on_spawn(&self, cmd: &mut Command) -> Result<()> {
+        self.register_on_spawn_flags(cmd, 0)
+    }
+
+    /// As [`register_on_spawn`](Self::register_on_spawn), as the root of a
+    /// process tree ([`register_tree`](Self::register_tree)): the command
+    /// and every process it starts are profiled.
+    pub fn register_tree_on_spawn(&self, cmd: &mut Command) -> Result<()> {
+        self.register_on_spawn_flags(cmd, abi::REG_TREE)
+    }
+
+    fn register_on_spawn_flags(&self, cmd: &mut Command, flags: u32) -> Result<()> {
         let fd: OwnedFd = self
             .file
             .as_fd()
@@ -321,7 +356,7 @@ impl Profiler {
                 source: e,
             })?;
         let hook = move || {
-            let arg = abi::PidArg { pid: 0, flags: 0 };
+            let arg = abi::PidArg { pid: 0, flags };
             // SAFETY: `fd` is the pfprof device (duplicated, still open in
             // the child) and `arg` a valid `PidArg`; ioctl is
             // async-signal-safe, and nothing here allocates.

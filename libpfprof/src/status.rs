@@ -50,6 +50,9 @@ pub struct Status {
     pub period_us: u32,
     /// Registered processes.
     pub registered: u32,
+    /// New processes of process-tree members the module refused since load
+    /// (over its limit of registered processes, or its fork queue full).
+    pub tree_refused: u32,
     /// Classic samples written since load or reset.
     pub samples_written: u64,
     /// Classic samples that overwrote a slot nobody had consumed.
@@ -79,6 +82,7 @@ impl From<abi::Status> for Status {
             hz: s.hz,
             period_us: s.period_us,
             registered: s.registered,
+            tree_refused: s.tree_refused,
             samples_written: s.samples_written,
             samples_lost: s.samples_lost,
             records_written: s.records_written,

@@ -459,6 +459,10 @@ pub enum PfprofCommand {
     /// that is not alive is reported and skipped (the command fails only
     /// when none is alive).
     Register {
+        /// Register each as the root of a process tree: the processes it
+        /// (and they) fork from now on are registered too
+        #[arg(long)]
+        tree: bool,
         /// The processes.
         #[command(flatten)]
         pids: PidList,
@@ -497,6 +501,13 @@ pub enum PfprofCommand {
         after_long_help = RUN_AFTER_HELP
     )]
     Run {
+        /// Profile the command and every process it starts (a process
+        /// tree): print a per-command breakdown and the tree's totals
+        #[arg(long)]
+        tree: bool,
+        /// With --tree: also write the summary as JSON to FILE
+        #[arg(short = 'o', long, requires = "tree", value_name = "FILE")]
+        output: Option<PathBuf>,
         /// The command and its arguments
         #[arg(
             required = true,
@@ -764,7 +775,7 @@ mod tests {
     fn pfprof_parses_subcommands_and_validates() {
         let c = PfprofCli::try_parse_from(["pfprof", "register", "12", "34"]).unwrap();
         match c.command {
-            PfprofCommand::Register { pids } => {
+            PfprofCommand::Register { pids, .. } => {
                 assert_eq!(pids.all(), [Pid::new(12).unwrap(), Pid::new(34).unwrap()])
             }
             other => panic!("{other:?}"),
@@ -787,9 +798,32 @@ mod tests {
         assert!(PfprofCli::try_parse_from(["pfprof"]).is_err());
         let r = PfprofCli::try_parse_from(["pfprof", "run", "--", "ls", "-l", "--all"]).unwrap();
         match r.command {
-            PfprofCommand::Run { command } => assert_eq!(command, ["ls", "-l", "--all"]),
+            PfprofCommand::Run { command, tree, .. } => {
+                assert_eq!(command, ["ls", "-l", "--all"]);
+                assert!(!tree);
+            }
             other => panic!("{other:?}"),
         }
+        let r =
+            PfprofCli::try_parse_from(["pfprof", "run", "--tree", "-o", "s.json", "make"]).unwrap();
+        match r.command {
+            PfprofCommand::Run {
+                command,
+                tree,
+                output,
+            } => {
+                assert_eq!(command, ["make"]);
+                assert!(tree);
+                assert_eq!(output, Some(PathBuf::from("s.json")));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(PfprofCli::try_parse_from(["pfprof", "run", "-o", "s.json", "make"]).is_err());
+        let r = PfprofCli::try_parse_from(["pfprof", "register", "--tree", "12"]).unwrap();
+        assert!(matches!(
+            r.command,
+            PfprofCommand::Register { tree: true, .. }
+        ));
         let r = PfprofCli::try_parse_from(["pfprof", "--device", "/x", "run", "sh", "-c", "true"])
             .unwrap();
         assert_eq!(r.device.device, Some(PathBuf::from("/x")));

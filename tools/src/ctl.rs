@@ -492,7 +492,13 @@ pub fn run(cli: PfprofCli, out: &mut impl Write, err: &mut impl Write) -> Result
         PfprofCommand::Exporter(args) => return crate::exporter::run(&args, &cli.device, err),
         _ => {}
     }
-    if let PfprofCommand::Run { command } = &cli.command {
+    // Without --tree, `pfprof run` runs without the module too.
+    if let PfprofCommand::Run {
+        command,
+        tree: false,
+        ..
+    } = &cli.command
+    {
         return match crate::open(&cli.device) {
             Ok(p) => run_command(Some(&p), command, err),
             Err(ToolError::Lib(e @ libpfprof::Error::ModuleNotLoaded { .. })) => {
@@ -508,9 +514,13 @@ pub fn run(cli: PfprofCli, out: &mut impl Write, err: &mut impl Write) -> Result
     }
     let p = crate::open(&cli.device)?;
     match cli.command {
-        PfprofCommand::Register { pids } => {
+        PfprofCommand::Register { pids, tree } => {
             for pid in crate::pids::resolve_alive("pfprof", &pids.all(), err)? {
-                p.register(pid)?;
+                if tree {
+                    p.register_tree(pid)?;
+                } else {
+                    p.register(pid)?;
+                }
             }
         }
         PfprofCommand::Unregister { pids } => {
@@ -531,6 +541,11 @@ pub fn run(cli: PfprofCli, out: &mut impl Write, err: &mut impl Write) -> Result
         PfprofCommand::Period {
             period_us: Some(us),
         } => p.set_period_us(us)?,
+        PfprofCommand::Run {
+            command,
+            tree: true,
+            output,
+        } => return crate::treerun::run_tree(&p, &command, output.as_deref(), err),
         PfprofCommand::Run { .. }
         | PfprofCommand::Completions { .. }
         | PfprofCommand::Man { .. }

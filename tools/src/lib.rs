@@ -29,6 +29,7 @@ pub mod pids;
 pub mod plot;
 pub mod signal;
 pub mod top;
+pub mod treerun;
 
 /// An error of a tool: from the library, from output, or a message.
 #[derive(Debug)]

@@ -286,7 +286,13 @@ pub fn ext_records(m: &Mapping, from: u64) -> Vec<abi::Record> {
             rss_peak_bytes: m.u64(at + 88),
             tree_root: m.u32(at + 96) as i32,
             reserved0: m.u32(at + 100),
-            reserved: [m.u64(at + 104), m.u64(at + 112), m.u64(at + 120)],
+            comm: {
+                let mut c = [0u8; 16];
+                c[..8].copy_from_slice(&m.u64(at + 104).to_ne_bytes());
+                c[8..].copy_from_slice(&m.u64(at + 112).to_ne_bytes());
+                c
+            },
+            reserved: [m.u64(at + 120)],
         };
         std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
         if m.u64(at) == n && seq == n {
