@@ -274,7 +274,11 @@ fn vm_suite(flavour: Flavour, bins: &[PathBuf]) -> Stage {
     let mut cmd = vec!["sh", "-c", &script, "vmtests"];
     let bin_strs: Vec<String> = bins.iter().map(|b| b.display().to_string()).collect();
     cmd.extend(bin_strs.iter().map(String::as_str));
-    let timeout = if flavour == Flavour::Debug { 2400 } else { 1200 };
+    let timeout = if flavour == Flavour::Debug {
+        2400
+    } else {
+        1200
+    };
     vm_stage(
         format!("in-VM suite ({})", flavour.name()),
         &vm_args(flavour, true, timeout, &cmd),
