@@ -605,6 +605,12 @@ pub mod fixture {
         rec[off::R_FLAGS..off::R_FLAGS + 4].copy_from_slice(&abi::RECORD_EXITED.to_ne_bytes());
         rec
     }
+
+    /// Makes a record's process a member of the tree rooted at `root`.
+    pub fn in_tree(mut rec: RecordBytes, root: i32) -> RecordBytes {
+        rec[off::R_TREE..off::R_TREE + 4].copy_from_slice(&root.to_ne_bytes());
+        rec
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use clap::Args;
 use libpfprof::ext::{Batch, Footprint, RecordFlags, Stream};
 use libpfprof::procfs::Watch;
 use libpfprof::{Counters, Error, Mapping, Pid, Profiler, Status};
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -44,7 +44,9 @@ pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text
 const POLL: Duration = Duration::from_millis(100);
 
 const EXPORTER_AFTER_HELP: &str = "\
-Metrics (labels pid and comm, the command name of /proc/PID/comm):
+Metrics (labels pid and comm, the command name of /proc/PID/comm, and
+for the members of a process tree (pfprof run/register --tree)
+tree_root, the pid of the tree's root, with the module):
   pfprof_minor_faults_total      minor page faults
   pfprof_major_faults_total      major page faults (read from disk
                                  or swap)
@@ -137,6 +139,9 @@ pub struct ProcFigures {
     /// Its memory at its latest sample, where known (not for a process
     /// that is gone).
     pub memory: Option<Footprint>,
+    /// The root of the process tree it is profiled in (registered with
+    /// `--tree`, or forked by a member), from its records (module only).
+    pub tree_root: Option<Pid>,
 }
 
 /// Everything one scrape exports.
@@ -211,6 +216,7 @@ pub struct Ring {
 #[derive(Debug, Default)]
 struct Followed {
     memory: BTreeMap<Pid, Footprint>,
+    tree_root: BTreeMap<Pid, Pid>,
     after_query: BTreeMap<Pid, AfterQuery>,
 }
 
@@ -249,8 +255,12 @@ impl Followed {
                     a.sum = a.sum.saturating_add(r.counters);
                 }
             }
+            if let Some(root) = r.tree_root {
+                self.tree_root.insert(pid, root);
+            }
             if r.flags.contains(RecordFlags::EXITED) {
                 self.memory.remove(&pid);
+                self.tree_root.remove(&pid);
             } else {
                 self.memory.insert(pid, r.memory);
             }
@@ -297,6 +307,12 @@ impl Ring {
     /// The newest memory figures of `pid`.
     pub fn memory(&self, pid: Pid) -> Option<Footprint> {
         self.followed.memory.get(&pid).copied()
+    }
+
+    /// The tree root in the newest records of `pid`, if it is a tree
+    /// member.
+    pub fn tree_root(&self, pid: Pid) -> Option<Pid> {
+        self.followed.tree_root.get(&pid).copied()
     }
 
     /// Forgets `pid` and returns the sum of its records since its last
@@ -362,6 +378,7 @@ impl Source {
                                     .unwrap_or_else(|| "?".to_owned()),
                                 counters: s.counters,
                                 memory: None,
+                                tree_root: None,
                             });
                         }
                         Err(Error::NotRegistered { .. } | Error::NoSuchProcess { .. }) => {}
@@ -375,6 +392,7 @@ impl Source {
                         r.poll()?;
                         for p in &mut live {
                             p.memory = r.memory(p.pid);
+                            p.tree_root = r.tree_root(p.pid);
                         }
                         Some(r)
                     }
@@ -402,6 +420,7 @@ impl Source {
                         comm: c.comm,
                         counters: c.stats.counters,
                         memory: (!c.exited).then_some(c.memory),
+                        tree_root: None,
                     })
                     .collect();
                 Ok(Scrape {
@@ -413,17 +432,44 @@ impl Source {
     }
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+/// The labels of a process's series: `pid`, `comm`, and `tree_root` for a
+/// tree member only (a label with an empty value would be the same series
+/// to Prometheus, but not to every consumer of the text).
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
 struct ProcLabels {
     pid: i32,
     comm: String,
+    tree_root: Option<i32>,
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+impl ProcLabels {
+    fn labels(&self) -> Vec<(&'static str, String)> {
+        let mut l = vec![("pid", self.pid.to_string()), ("comm", self.comm.clone())];
+        if let Some(root) = self.tree_root {
+            l.push(("tree_root", root.to_string()));
+        }
+        l
+    }
+}
+
+impl EncodeLabelSet for ProcLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> std::fmt::Result {
+        self.labels().encode(encoder)
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
 struct MemoryLabels {
-    pid: i32,
-    comm: String,
+    process: ProcLabels,
     kind: &'static str,
+}
+
+impl EncodeLabelSet for MemoryLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> std::fmt::Result {
+        let mut l = self.process.labels();
+        l.push(("kind", self.kind.to_owned()));
+        l.encode(encoder)
+    }
 }
 
 type F64Counter = Counter<f64, AtomicU64>;
@@ -458,6 +504,7 @@ fn registry(s: &Scrape) -> Registry {
         let l = ProcLabels {
             pid: p.pid.as_raw(),
             comm: p.comm.clone(),
+            tree_root: p.tree_root.map(Pid::as_raw),
         };
         minor.get_or_create(&l).inc_by(p.counters.minor);
         major.get_or_create(&l).inc_by(p.counters.major);
@@ -469,8 +516,7 @@ fn registry(s: &Scrape) -> Registry {
                 ("shmem", m.rss_shmem_bytes),
             ] {
                 let ml = MemoryLabels {
-                    pid: l.pid,
-                    comm: l.comm.clone(),
+                    process: l.clone(),
                     kind,
                 };
                 resident
@@ -793,7 +839,44 @@ mod tests {
             comm: "work \"x\"".to_owned(),
             counters: Counters::new(minor, 2, 1_500_000_000),
             memory: Some(m),
+            tree_root: None,
         }
+    }
+
+    #[test]
+    fn tree_members_carry_their_root_as_a_label() {
+        let mut s = scrape();
+        let mut member = figures(43, 9);
+        member.tree_root = Some(Pid::new(40).unwrap());
+        s.procs.push(member);
+        let t = encode(&s, false).unwrap();
+        assert!(
+            t.contains(
+                "pfprof_minor_faults_total{pid=\"43\",comm=\"work \\\"x\\\"\",tree_root=\"40\"} 9\n"
+            ),
+            "{t}"
+        );
+        assert!(t.contains(
+            "pfprof_resident_bytes{pid=\"43\",comm=\"work \\\"x\\\"\",tree_root=\"40\",kind=\"anon\"} 4096\n"
+        ));
+        // A process registered alone has no tree_root label at all.
+        assert!(t.contains("pfprof_minor_faults_total{pid=\"42\",comm=\"work \\\"x\\\"\"} 1234\n"));
+        assert_eq!(t.matches("tree_root").count(), 7, "{t}");
+    }
+
+    #[test]
+    fn the_tree_root_comes_from_the_records() {
+        use libpfprof::ext::fixture::{in_tree, record, region};
+        let recs = [in_tree(record(0, 7, 10, 100), 5), record(1, 8, 99, 0)];
+        let buf = region(&recs);
+        let batch = Stream::from_oldest(&buf[..])
+            .unwrap()
+            .poll(&buf[..])
+            .unwrap();
+        let mut f = Followed::default();
+        f.ingest(&batch);
+        assert_eq!(f.tree_root.get(&Pid::new(7).unwrap()), Pid::new(5).as_ref());
+        assert_eq!(f.tree_root.get(&Pid::new(8).unwrap()), None);
     }
 
     fn scrape() -> Scrape {

@@ -101,3 +101,65 @@ fn prometheus_stores_the_modules_exact_figures() {
     // Under TCG with KASAN the exit itself takes over a second.
     prom::assert_stops(exporter, libc::SIGTERM, Duration::from_secs(5));
 }
+
+#[test]
+fn tree_members_are_labelled_with_their_root() {
+    require_lab();
+    clean_slate();
+    // A shell registered as a tree root, which forks a sleep once told to.
+    let mut sh = std::process::Command::new("sh")
+        .args(["-c", "read go; sleep 60 & wait"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    let root = Pid::new(sh.id() as i32).expect("a pid");
+    profiler().register_tree(root).expect("register the tree");
+    {
+        use std::io::Write as _;
+        let mut stdin = sh.stdin.take().expect("sh's stdin");
+        writeln!(stdin, "go").expect("tell sh to fork");
+    }
+    // The sleep is registered at the sampler's next tick.
+    let t = Instant::now();
+    let member = loop {
+        let pids = profiler().list().expect("list");
+        if let Some(&p) = pids.iter().find(|&&p| p != root) {
+            break p;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the fork was not followed: {pids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let exporter = prom::Exporter::start(&bin("pfprof"), &["exporter", "--listen", "127.0.0.1:0"]);
+    let want = [
+        format!(
+            "pfprof_minor_faults_total{{pid=\"{member}\",comm=\"sleep\",tree_root=\"{root}\"}} "
+        ),
+        format!("pfprof_minor_faults_total{{pid=\"{root}\",comm=\"sh\",tree_root=\"{root}\"}} "),
+    ];
+    let t = Instant::now();
+    let text = loop {
+        let text = exporter.metrics();
+        if want.iter().all(|w| prom::sample(&text, w).is_some()) {
+            break text;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no tree_root labels: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        prom::sample(&text, &want[0]).is_some_and(|v| v > 0.0),
+        "{text}"
+    );
+    prom::assert_stops(exporter, libc::SIGTERM, Duration::from_secs(5));
+    // The sleep and the shell go; the registry empties.
+    // SAFETY: kill(2) with a pid and a signal number; no memory is shared.
+    unsafe { libc::kill(member.as_raw(), libc::SIGKILL) };
+    let _ = sh.kill();
+    let _ = sh.wait();
+    clean_slate();
+}
