@@ -400,6 +400,9 @@ Examples:
       the command's faults, CPU time and peak RSS on stderr
   pfprof run -- sh -c 'make -j2'
       the shell alone is profiled; rusage covers its reaped children
+  pfprof run --tree -o build.json -- make -j2
+      make and every process it starts, by command name, with the
+      tree's totals; the summary also as JSON in build.json
 
 Exit status:
   the command's exit status (128 + N when killed by signal N); 1 when
