@@ -13,6 +13,8 @@
 #
 #   cargo xtask vm --timeout 1200 -- env MODULES="old new" lab/sampler-ab.sh target/lab/ab
 #
+#   cargo xtask vm --timeout 1200 -- env LOAD=busy N=50 lab/sampler-ab.sh target/lab/ab
+#
 #   N=1 measures a tick's fixed cost (its ns per tick, less one process's
 #   share from an N=1000 run).
 #
@@ -24,7 +26,18 @@ ROUNDS=${ROUNDS:-5}
 S=/sys/class/pfprof/pfprof
 pids=""
 i=0
-while [ $i -lt "$N" ]; do sleep 100000 & pids="$pids $!"; i=$((i + 1)); done
+# LOAD=busy: the processes spin (niced) instead of sleeping, so each runs
+# in every period and every sample takes the full path (the thread walk and
+# the memory figures); the default measures sleeping processes.
+while [ $i -lt "$N" ]; do
+	if [ "${LOAD:-sleep}" = busy ]; then
+		nice -n 19 sh -c 'while :; do :; done' &
+	else
+		sleep 100000 &
+	fi
+	pids="$pids $!"
+	i=$((i + 1))
+done
 round=1
 while [ $round -le "$ROUNDS" ]; do
 	for which in ${MODULES:-old new}; do
