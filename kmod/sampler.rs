@@ -166,9 +166,7 @@ impl Schedule {
     pub(crate) fn next_deadline(&mut self, now: u64) -> (u64, bool) {
         let period = self.period_ns();
         self.next = self.next.saturating_add(period);
-        let limit = self
-            .next
-            .saturating_add(MAX_BEHIND.saturating_mul(period));
+        let limit = self.next.saturating_add(MAX_BEHIND.saturating_mul(period));
         if now > limit {
             (self.restart(now, None), true)
         } else {
