@@ -728,9 +728,10 @@ fn side_by_side(p: &Profiler, r: &mut Results, bin: &Path, runs: usize) -> Res<(
         observers.len()
     );
     let mut runs_of: Vec<Vec<Observed>> = observers.iter().map(|_| Vec::new()).collect();
-    if runs > 1 {
-        observe(p, bin, &args, Observer::Unprofiled)?; // warm up
-    }
+    // A warm-up run, discarded: the first run of the binary pays for its
+    // page cache and the emulator's code cache (in --quick's single pass
+    // the unprofiled run took twice as long as the profiled ones).
+    observe(p, bin, &args, Observer::Unprofiled)?;
     for i in 0..runs {
         for k in 0..observers.len() {
             let j = (i + k) % observers.len();
