@@ -584,6 +584,7 @@ mod tests {
                     rss_shmem_bytes: 0,
                     swap_bytes: swap * MIB,
                 }),
+                tree_root: None,
             }),
         }
     }

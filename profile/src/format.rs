@@ -18,6 +18,13 @@
 //! first line's sample; in CSV they are the last two columns. The reader
 //! accepts them and does not keep them.
 //!
+//! Records after the memory carry `tree_root` (pfprof 0.3 on): the pid of
+//! the root of the process's tree, 0 for a process registered alone and in
+//! the totals record. In CSV it is the column after the memory columns
+//! (before the stamp's), so a record line has 9, 10 (no memory, tree
+//! root), 13 or 14 fields, 2 more with a stamp; files from before it
+//! (9 or 13 fields) still read, with [`RecordDetail::tree_root`] `None`.
+//!
 //! The reader takes any mix of them line by line. Lines that are not data
 //! (a CSV header, the classic monitor's `read N profiled data` trailer,
 //! other comments) are skipped; a data line that does not parse is an
@@ -212,7 +219,7 @@ impl<F> RecordLine<F> {
     }
 
     /// The record; `total` is the pid (0), so the flag is not kept.
-    fn record(self, exited: bool, memory: Option<Memory>) -> ProcRecord {
+    fn record(self, exited: bool, memory: Option<Memory>, tree_root: Option<i32>) -> ProcRecord {
         ProcRecord {
             jiffies: self.jiffies,
             pid: self.pid,
@@ -222,6 +229,7 @@ impl<F> RecordLine<F> {
                 time_ns: self.time_ns,
                 exited,
                 memory,
+                tree_root,
             }),
         }
     }
@@ -248,6 +256,16 @@ impl Stamp {
     }
 }
 
+/// A JSON record line with its tree root after the line's own fields
+/// (when the record has one).
+#[derive(Serialize)]
+struct TreeLine<'a, T> {
+    #[serde(flatten)]
+    line: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tree_root: Option<i32>,
+}
+
 /// A JSON line with the stamp's two fields after the line's own.
 #[derive(Serialize)]
 struct StampedLine<'a, T> {
@@ -264,6 +282,7 @@ const SAMPLE_CSV_HEADER: &str = "jiffies,minor_faults,major_faults,cpu_ns";
 const RECORD_CSV_HEADER: &str =
     "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns";
 const MEMORY_CSV_HEADER: &str = "rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes";
+const TREE_CSV_HEADER: &str = "tree_root";
 
 fn csv_row(w: &mut impl Write, row: &impl Serialize) -> io::Result<()> {
     let mut csv = csv::WriterBuilder::new()
@@ -285,16 +304,33 @@ fn stamped_csv_row(
     row: &impl Serialize,
     stamp: Option<&Stamp>,
 ) -> io::Result<()> {
-    let Some(st) = stamp else {
+    csv_row_with(w, row, None, stamp)
+}
+
+/// A CSV row, then the tree root's column (when given), then the stamp's
+/// two columns (likewise).
+fn csv_row_with(
+    w: &mut impl Write,
+    row: &impl Serialize,
+    tree_root: Option<i32>,
+    stamp: Option<&Stamp>,
+) -> io::Result<()> {
+    if tree_root.is_none() && stamp.is_none() {
         return csv_row(w, row);
-    };
+    }
     let mut line = Vec::with_capacity(128);
     csv_row(&mut line, row)?;
     while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         line.pop();
     }
     w.write_all(&line)?;
-    writeln!(w, ",{},{:.3}", st.rfc3339(), st.elapsed_s)
+    if let Some(root) = tree_root {
+        write!(w, ",{root}")?;
+    }
+    if let Some(st) = stamp {
+        write!(w, ",{},{:.3}", st.rfc3339(), st.elapsed_s)?;
+    }
+    writeln!(w)
 }
 
 /// A JSON line, with the stamp's two fields at its end.
@@ -445,14 +481,47 @@ pub fn write_record_header_stamped(
     memory: bool,
     stamped: bool,
 ) -> io::Result<()> {
+    write_record_header_with(
+        w,
+        format,
+        RecordColumns {
+            memory,
+            tree_root: false,
+            stamped,
+        },
+    )
+}
+
+/// The optional columns of the record lines of a CSV file, for its header
+/// line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordColumns {
+    /// The memory columns.
+    pub memory: bool,
+    /// The `tree_root` column.
+    pub tree_root: bool,
+    /// A [`Stamp`]'s two columns.
+    pub stamped: bool,
+}
+
+/// Writes the header line of per-process records in `format` (CSV only)
+/// with the optional columns of `cols`.
+pub fn write_record_header_with(
+    w: &mut impl Write,
+    format: Format,
+    cols: RecordColumns,
+) -> io::Result<()> {
     if format != Format::Csv {
         return Ok(());
     }
     write!(w, "{RECORD_CSV_HEADER}")?;
-    if memory {
+    if cols.memory {
         write!(w, ",{MEMORY_CSV_HEADER}")?;
     }
-    if stamped {
+    if cols.tree_root {
+        write!(w, ",{TREE_CSV_HEADER}")?;
+    }
+    if cols.stamped {
         write!(w, ",{STAMP_CSV_HEADER}")?;
     }
     writeln!(w)
@@ -460,7 +529,8 @@ pub fn write_record_header_stamped(
 
 /// Writes one per-process record. The classic format gives `jiffies pid
 /// minflt majflt cpu` (pid 0: the totals) and drops the detail; CSV and
-/// JSON write a missing detail as zeros.
+/// JSON write a missing detail as zeros, the memory and the tree root
+/// only when the record has them.
 pub fn write_record(w: &mut impl Write, format: Format, r: &ProcRecord) -> io::Result<()> {
     write_record_stamped(w, format, r, None)
 }
@@ -479,14 +549,34 @@ pub fn write_record_stamped(
             "{} {} {} {} {}",
             r.jiffies, r.pid, r.counters.minor, r.counters.major, r.counters.cpu_ns
         ),
-        Format::Csv => match r.memory() {
-            Some(m) => stamped_csv_row(w, &CsvMemoryRecordLine::of(r, &m), stamp),
-            None => stamped_csv_row(w, &CsvRecordLine::of(r, u8::from), stamp),
-        },
-        Format::Json => match r.memory() {
-            Some(m) => stamped_json_line(w, &MemoryRecordLine::of(r, &m, |b| b), stamp),
-            None => stamped_json_line(w, &RecordLine::of(r, |b| b), stamp),
-        },
+        Format::Csv => {
+            let root = r.detail.and_then(|d| d.tree_root);
+            match r.memory() {
+                Some(m) => csv_row_with(w, &CsvMemoryRecordLine::of(r, &m), root, stamp),
+                None => csv_row_with(w, &CsvRecordLine::of(r, u8::from), root, stamp),
+            }
+        }
+        Format::Json => {
+            let tree_root = r.detail.and_then(|d| d.tree_root);
+            match r.memory() {
+                Some(m) => stamped_json_line(
+                    w,
+                    &TreeLine {
+                        line: &MemoryRecordLine::of(r, &m, |b| b),
+                        tree_root,
+                    },
+                    stamp,
+                ),
+                None => stamped_json_line(
+                    w,
+                    &TreeLine {
+                        line: &RecordLine::of(r, |b| b),
+                        tree_root,
+                    },
+                    stamp,
+                ),
+            }
+        }
     }
 }
 
@@ -503,8 +593,15 @@ impl Profile {
             }
         }
         if !self.records.is_empty() {
-            let memory = self.records.iter().any(|r| r.memory().is_some());
-            write_record_header(w, format, memory)?;
+            let cols = RecordColumns {
+                memory: self.records.iter().any(|r| r.memory().is_some()),
+                tree_root: self
+                    .records
+                    .iter()
+                    .any(|r| r.detail.is_some_and(|d| d.tree_root.is_some())),
+                stamped: false,
+            };
+            write_record_header_with(w, format, cols)?;
             for r in &self.records {
                 write_record(w, format, r)?;
             }
@@ -627,15 +724,23 @@ fn json_data(t: &str, p: &mut Profile) -> LineResult {
     }
     let value = serde_json::Value::Object(value);
     if value.get("pid").is_some() {
+        let tree_root = match value.get("tree_root") {
+            None => None,
+            Some(v) => Some(
+                v.as_i64()
+                    .and_then(|n| i32::try_from(n).ok())
+                    .ok_or_else(|| LineError::NotANumber(format!("tree_root {v}")))?,
+            ),
+        };
         let record = if value.get("rss_anon_bytes").is_some() {
             let r: MemoryRecordLine<bool> = serde_json::from_value(value)?;
             let memory = r.memory();
             let exited = r.base.exited;
-            r.base.record(exited, Some(memory))
+            r.base.record(exited, Some(memory), tree_root)
         } else {
             let r: RecordLine<bool> = serde_json::from_value(value)?;
             let exited = r.exited;
-            r.record(exited, None)
+            r.record(exited, None, tree_root)
         };
         p.records.push(record);
     } else {
@@ -652,8 +757,9 @@ fn is_data(first: Option<&str>) -> bool {
 }
 
 /// A CSV line: 4 fields are a sample, 9 a record, 13 a record with its
-/// memory (5, a classic record); 6, 11 and 15 the same with a [`Stamp`]'s
-/// two columns at the end, which are checked and dropped.
+/// memory, 10 and 14 the same with the tree root (5, a classic record); 6,
+/// 11, 12, 15 and 16 the same with a [`Stamp`]'s two columns at the end,
+/// which are checked and dropped.
 fn csv_data(t: &str, p: &mut Profile) -> LineResult {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -664,7 +770,7 @@ fn csv_data(t: &str, p: &mut Profile) -> LineResult {
     if !is_data(row.get(0)) {
         return Ok(());
     }
-    if matches!(row.len(), 6 | 11 | 15) {
+    if matches!(row.len(), 6 | 11 | 12 | 15 | 16) {
         let n = row.len() - 2;
         let time = row.get(n).unwrap_or_default();
         humantime::parse_rfc3339(time).map_err(|_| LineError::NotANumber(t.to_owned()))?;
@@ -674,15 +780,30 @@ fn csv_data(t: &str, p: &mut Profile) -> LineResult {
             .map_err(|_| LineError::NotANumber(t.to_owned()))?;
         row = row.iter().take(n).collect();
     }
+    // The tree root: the last column of 10 and 14.
+    let tree_root = if matches!(row.len(), 10 | 14) {
+        let n = row.len() - 1;
+        let root = row.get(n).unwrap_or_default();
+        let root = root
+            .parse::<i32>()
+            .map_err(|_| match root.parse::<i128>() {
+                Ok(_) => LineError::PidRange,
+                Err(_) => LineError::NotANumber(t.to_owned()),
+            })?;
+        row = row.iter().take(n).collect();
+        Some(root)
+    } else {
+        None
+    };
     match row.len() {
         4 => p.samples.push(row.deserialize::<SampleLine>(None)?.into()),
         9 => {
             let r: CsvRecordLine = row.deserialize(None)?;
-            p.records.push(csv_record(r, None)?);
+            p.records.push(csv_record(r, None, tree_root)?);
         }
         13 => {
             let (r, memory) = row.deserialize::<CsvMemoryRecordLine>(None)?.split();
-            p.records.push(csv_record(r, Some(memory))?);
+            p.records.push(csv_record(r, Some(memory), tree_root)?);
         }
         _ => {
             let words: Vec<&str> = row.iter().collect();
@@ -696,6 +817,7 @@ fn csv_data(t: &str, p: &mut Profile) -> LineResult {
 fn csv_record(
     r: CsvRecordLine,
     memory: Option<Memory>,
+    tree_root: Option<i32>,
 ) -> std::result::Result<ProcRecord, LineError> {
     let exited = match r.exited {
         0 => false,
@@ -705,7 +827,7 @@ fn csv_record(
     if r.total > 1 {
         return Err(LineError::Flag(r.total.to_string()));
     }
-    Ok(r.record(exited, memory))
+    Ok(r.record(exited, memory, tree_root))
 }
 
 /// A classic line: 4 numbers are a sample, 5 a record.
@@ -809,20 +931,50 @@ mod tests {
             "{\"seq\":1,\"time_ns\":1000000,\"jiffies\":4294937346,\"pid\":42,\"total\":false,\
              \"exited\":false,\"minor_faults\":7,\"major_faults\":0,\"cpu_ns\":3,\
              \"rss_anon_bytes\":28672,\"rss_file_bytes\":12288,\"rss_shmem_bytes\":4096,\
-             \"swap_bytes\":4096}\n"
+             \"swap_bytes\":4096,\"tree_root\":0}\n"
         );
         assert_eq!(
             text(|w| write_record(w, Format::Csv, &recs[0])),
-            "0,0,4294937296,0,1,0,10,0,5,40960,12288,4096,8192\n"
+            "0,0,4294937296,0,1,0,10,0,5,40960,12288,4096,8192,0\n"
         );
         assert_eq!(
             text(|w| write_record_header(w, Format::Csv, true)),
             "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns,\
              rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes\n"
         );
-        // Records of files from before ABI 2 have no memory columns.
+        assert_eq!(
+            text(|w| write_record_header_with(
+                w,
+                Format::Csv,
+                RecordColumns {
+                    memory: true,
+                    tree_root: true,
+                    stamped: false
+                }
+            )),
+            "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns,\
+             rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes,tree_root\n"
+        );
+        // A tree member's record carries its root.
+        let member = ProcRecord {
+            detail: recs[1].detail.map(|d| RecordDetail {
+                tree_root: Some(40),
+                ..d
+            }),
+            ..recs[1]
+        };
+        assert_eq!(
+            text(|w| write_record(w, Format::Csv, &member)),
+            "1,1000000,4294937346,42,0,0,7,0,3,28672,12288,4096,4096,40\n"
+        );
+        // Records of files from before ABI 2 have no memory columns, and
+        // those from before trees no tree root.
         let old = ProcRecord {
-            detail: recs[0].detail.map(|d| RecordDetail { memory: None, ..d }),
+            detail: recs[0].detail.map(|d| RecordDetail {
+                memory: None,
+                tree_root: None,
+                ..d
+            }),
             ..recs[0]
         };
         assert_eq!(
@@ -879,6 +1031,7 @@ mod tests {
                 time_ns: 5,
                 exited: false,
                 memory: None,
+                tree_root: None,
             })
         };
         let classic = parse_str("100 0 7 0 9\n100 42 7 0 9\n").unwrap();
@@ -898,6 +1051,45 @@ mod tests {
         )
         .unwrap();
         assert_eq!(json.records, want);
+        // With the tree root: 10 fields (14 with the memory), or the JSON
+        // field; the root of a process in no tree is 0.
+        let tree = |seq, root| {
+            Some(RecordDetail {
+                tree_root: Some(root),
+                ..d(seq).unwrap()
+            })
+        };
+        let want = [rec(0, tree(0, 0)), rec(42, tree(1, 40))];
+        let csv = parse_str(
+            "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns,tree_root\n\
+             0,5,100,0,1,0,7,0,9,0\n1,5,100,42,0,0,7,0,9,40\n",
+        )
+        .unwrap();
+        assert_eq!(csv.records, want);
+        assert_eq!(csv.records[1].tree_root(), Some(40));
+        assert_eq!(csv.records[0].tree_root(), None);
+        let json = parse_str(
+            "{\"seq\":0,\"time_ns\":5,\"jiffies\":100,\"pid\":0,\"total\":true,\"exited\":false,\
+             \"minor_faults\":7,\"major_faults\":0,\"cpu_ns\":9,\"tree_root\":0}\n\
+             {\"seq\":1,\"time_ns\":5,\"jiffies\":100,\"pid\":42,\"total\":false,\"exited\":false,\
+             \"minor_faults\":7,\"major_faults\":0,\"cpu_ns\":9,\"tree_root\":40}\n",
+        )
+        .unwrap();
+        assert_eq!(json.records, want);
+        let mem = Memory {
+            rss_anon_bytes: 1,
+            rss_file_bytes: 2,
+            rss_shmem_bytes: 3,
+            swap_bytes: 4,
+        };
+        let with_memory = parse_str("1,5,100,42,0,0,7,0,9,1,2,3,4,40\n").unwrap();
+        assert_eq!(
+            with_memory.records[0].detail.unwrap(),
+            RecordDetail {
+                memory: Some(mem),
+                ..tree(1, 40).unwrap()
+            }
+        );
         // The totals of a per-process recording are its pid-0 records.
         assert_eq!(classic.totals(), [s(100, 7, 0, 9)]);
     }
@@ -999,6 +1191,7 @@ mod tests {
                 time_ns: 5,
                 exited: false,
                 memory: Some(Memory::default()),
+                tree_root: None,
             }),
         };
         let csv = text(|w| {
@@ -1015,6 +1208,49 @@ mod tests {
         for t in [&csv, &json] {
             assert_eq!(parse_str(t).unwrap().records, [r], "{t}");
         }
+        // With the tree root: before the stamp's columns.
+        let tree = ProcRecord {
+            detail: r.detail.map(|d| RecordDetail {
+                tree_root: Some(40),
+                ..d
+            }),
+            ..r
+        };
+        let csv = text(|w| {
+            write_record_header_with(
+                w,
+                Format::Csv,
+                RecordColumns {
+                    memory: true,
+                    tree_root: true,
+                    stamped: true,
+                },
+            )?;
+            write_record_stamped(w, Format::Csv, &tree, Some(&st))
+        });
+        assert!(
+            csv.ends_with(
+                ",swap_bytes,tree_root,time,elapsed_s\n\
+                 1,5,100,42,0,0,7,0,9,0,0,0,0,40,2026-12-09T07:06:40.123Z,1.250\n"
+            ),
+            "{csv}"
+        );
+        let json = text(|w| write_record_stamped(w, Format::Json, &tree, Some(&st)));
+        assert!(
+            json.ends_with(
+                ",\"swap_bytes\":0,\"tree_root\":40,\"time\":\"2026-12-09T07:06:40.123Z\",\
+                 \"elapsed_s\":1.25}\n"
+            ),
+            "{json}"
+        );
+        for t in [&csv, &json] {
+            assert_eq!(parse_str(t).unwrap().records, [tree], "{t}");
+        }
+        let no_memory = "1,5,100,42,0,0,7,0,9,40,2026-12-09T07:06:40.123Z,1.250\n";
+        assert_eq!(
+            parse_str(no_memory).unwrap().records[0].tree_root(),
+            Some(40)
+        );
         let sample_csv = "100,1,2,3,2026-12-09T07:06:40.123Z,1.250\n";
         assert_eq!(parse_str(sample_csv).unwrap().samples, [x]);
         let e = parse_str("100,1,2,3,yesterday,1.250\n").unwrap_err();
@@ -1038,6 +1274,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("line 2: `2` is not a flag"), "{e}");
+        let e = parse_str("0,5,100,42,0,0,7,0,9,root\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("line 1: not a number"), "{e}");
+        let e = parse_str("0,5,100,42,0,0,7,0,9,4294967296\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pid"), "{e}");
+        let e = parse_str(
+            "{\"seq\":0,\"time_ns\":5,\"jiffies\":100,\"pid\":42,\"total\":false,\
+             \"exited\":false,\"minor_faults\":7,\"major_faults\":0,\"cpu_ns\":9,\"tree_root\":\"x\"}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("tree_root"), "{e}");
         let e = parse_str("1,2,x,4\n").unwrap_err().to_string();
         assert!(e.starts_with("line 1: CSV:"), "{e}");
         // A field that is not a number, such as a command name, is fine

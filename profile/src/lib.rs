@@ -45,8 +45,8 @@ pub use format::{
     write_header, write_record, write_record_header, write_sample, write_sample_header, Format,
 };
 pub use format::{
-    write_header_as, write_record_header_stamped, write_record_stamped,
-    write_sample_header_stamped, write_sample_stamped, Stamp,
+    write_header_as, write_record_header_stamped, write_record_header_with, write_record_stamped,
+    write_sample_header_stamped, write_sample_stamped, RecordColumns, Stamp,
 };
 pub use model::{Backend, Header, Memory, ProcRecord, Profile, RecordDetail};
 

@@ -77,6 +77,10 @@ pub struct RecordDetail {
     /// The process's memory at the sample (in the totals record, the sums);
     /// `None` in files written before records carried it.
     pub memory: Option<Memory>,
+    /// The pid of the root of the process tree the process belongs to
+    /// (`pfprof run --tree`), 0 for a process registered alone and in the
+    /// totals record; `None` in files written before records carried it.
+    pub tree_root: Option<i32>,
 }
 
 /// A process's memory at a sample, in bytes, as `/proc/<pid>/status` shows
@@ -142,6 +146,14 @@ impl ProcRecord {
     pub fn memory(&self) -> Option<Memory> {
         self.detail.and_then(|d| d.memory)
     }
+
+    /// The root of the process's tree, if it is in one: `None` for a
+    /// process registered alone, the totals, and lines without the field.
+    pub fn tree_root(&self) -> Option<i32> {
+        self.detail
+            .and_then(|d| d.tree_root)
+            .filter(|&root| root > 0)
+    }
 }
 
 impl From<&Record> for ProcRecord {
@@ -155,6 +167,7 @@ impl From<&Record> for ProcRecord {
                 time_ns: r.time_ns,
                 exited: r.flags.contains(RecordFlags::EXITED),
                 memory: Some(Memory::from(&r.memory)),
+                tree_root: Some(r.tree_root.map_or(0, |p| p.as_raw())),
             }),
         }
     }

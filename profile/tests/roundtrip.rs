@@ -52,13 +52,16 @@ fn record(detail: bool) -> impl Strategy<Value = ProcRecord> {
             any::<u64>(),
             any::<bool>(),
             proptest::option::of(memory()),
+            // The tree root: none in files from before it, often 0 (no tree).
+            proptest::option::of(prop_oneof![Just(0), 1..=i32::MAX, any::<i32>()]),
         )
-            .prop_map(|(seq, time_ns, exited, memory)| {
+            .prop_map(|(seq, time_ns, exited, memory, tree_root)| {
                 Some(RecordDetail {
                     seq,
                     time_ns,
                     exited,
                     memory,
+                    tree_root,
                 })
             })
             .boxed()
@@ -228,6 +231,7 @@ fn an_exited_wrapped_record_survives_csv_and_json() {
                 rss_shmem_bytes: u64::MAX,
                 swap_bytes: 0,
             }),
+            tree_root: Some(i32::MAX),
         }),
     };
     let p = Profile {

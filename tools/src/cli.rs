@@ -65,6 +65,9 @@ Columns (classic format, space-separated; csv and json name them):
   cpu_ns        CPU time in nanoseconds (user + system), likewise
   csv and json add seq, time_ns (CLOCK_MONOTONIC), total, exited, the
   memory (rss_anon_bytes, rss_file_bytes, rss_shmem_bytes, swap_bytes),
+  tree_root (the pid of the root of the process's tree, pfprof run
+  --tree; 0 for a process registered alone, in the totals record and
+  with the procfs backend, which has no trees),
   and time (wall clock, RFC 3339 in UTC, to the millisecond) and
   elapsed_s (seconds since the first line's sample). A classic sample
   has no clock of its own: its time counts back from when monitor first

@@ -283,6 +283,16 @@ fn poll<W: Write>(
     }
 }
 
+/// The columns of monitor's per-process CSV: the memory and the tree root
+/// (the procfs backend has no trees: 0), and the stamp's.
+fn record_columns(stamped: bool) -> profile::RecordColumns {
+    profile::RecordColumns {
+        memory: true,
+        tree_root: true,
+        stamped,
+    }
+}
+
 /// How `monitor` reads /proc instead of the module.
 const PROCFS_HOW: &str = "monitor --backend procfs --per-process -p PID";
 
@@ -417,7 +427,7 @@ fn per_process(
     out: &mut impl Write,
     ctx: &mut Ctx<'_>,
 ) -> Result<()> {
-    profile::write_record_header_stamped(out, ctx.format, true, ctx.stamper.on)?;
+    profile::write_record_header_with(out, ctx.format, record_columns(ctx.stamper.on))?;
     let region = p.map_extended()?;
     let mut stream = p.stream_since_reset(&region)?;
     poll(p, cli.follow, signals, out, |out| {
@@ -478,7 +488,7 @@ fn procfs(
         profile::write_header_as(out, format, &header)?;
     }
     let mut stamper = Stamper::new(format, Some(1000));
-    profile::write_record_header_stamped(out, format, true, stamper.on)?;
+    profile::write_record_header_with(out, format, record_columns(stamper.on))?;
     let mut summary = Summary {
         hz: Some(1000),
         per_process: true,

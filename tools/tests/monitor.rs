@@ -193,12 +193,15 @@ fn csv_carries_time_and_elapsed_columns_and_classic_is_unchanged() {
             assert_eq!(
                 lines.next().unwrap(),
                 "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns,\
-                 rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes,time,elapsed_s"
+                 rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes,tree_root,time,\
+                 elapsed_s"
             );
             let first: Vec<&str> = lines.next().unwrap().split(',').collect();
-            assert_eq!(first.len(), 15);
-            assert!(humantime::parse_rfc3339(first[13]).is_ok(), "{first:?}");
-            assert_eq!(first[14], "0.000");
+            assert_eq!(first.len(), 16);
+            // The procfs backend has no trees: the root is 0.
+            assert_eq!(first[13], "0", "{first:?}");
+            assert!(humantime::parse_rfc3339(first[14]).is_ok(), "{first:?}");
+            assert_eq!(first[15], "0.000");
         } else {
             // Classic lines: `jiffies pid minflt majflt cpu_ns`, as ever.
             for l in lines {

@@ -124,18 +124,20 @@ fn csv_and_json_formats() {
         lines.next(),
         Some(
             "seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns,\
-             rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes,time,elapsed_s"
+             rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes,tree_root,time,elapsed_s"
         )
     );
     let rows: Vec<Vec<u64>> = lines
         .map(|l| {
             l.split(',')
-                .take(13)
+                .take(14)
                 .map(|w| w.parse().expect("number"))
                 .collect()
         })
         .collect();
-    assert!(rows.iter().all(|r| r.len() == 13));
+    assert!(rows.iter().all(|r| r.len() == 14));
+    // Registered alone, not in a tree: the root is 0.
+    assert!(rows.iter().all(|r| r[13] == 0));
     let anon = rows
         .iter()
         .filter(|r| r[3] == u64::from(pid))
