@@ -242,6 +242,19 @@ Columns:
   screen shows averages since registration (module), or
   \"waiting for the first interval\".
 
+Process trees (-T/--tree, key t): each tree (pfprof run --tree,
+  pfprof register --tree) is one row: the root's pid and command
+  with the number of its other processes, make (+12); the sums of
+  its processes' faults and CPU time (those that exited count their
+  last figures in the interval they exit in, and stay in FAULTS),
+  and of RSS and SWAP over those alive; SINCE is the root's. csv
+  and json add tree_root (the root's pid, 0 for a process in no
+  tree) and procs (the processes of the row: alive, and exited in
+  the interval). Processes in no tree keep their own rows. Works
+  with the module and with --replay of a recording that has the
+  tree_root column (monitor --per-process --format csv or json);
+  the procfs backend has no trees.
+
 Interactive keys:
   q, Ctrl-C   quit
   s           sort by the next column (named in the title line,
@@ -249,6 +262,7 @@ Interactive keys:
   r           reverse the sort order
   Up, Down, PgUp, PgDn, Home, End
               scroll the table when it is longer than the terminal
+  t           fold each process tree into one row, or unfold
   h, ?        show or hide the help screen
   Ctrl-Z      suspend (the terminal is restored; fg resumes)
 
@@ -332,7 +346,8 @@ pub struct TopCli {
     pub backend: Backend,
     /// Only these processes (module), or the processes to watch (procfs);
     /// comma-separated, repeatable. A thread id stands for its process; a
-    /// pid that is not alive is reported and skipped
+    /// pid that is not alive is reported and skipped. With the module, the
+    /// root of a process tree stands for the whole tree
     #[arg(
         short = 'p',
         long = "pid",
@@ -341,6 +356,11 @@ pub struct TopCli {
         required_if_eq("backend", "procfs")
     )]
     pub pids: Vec<Pid>,
+    /// Fold each process tree (`pfprof run --tree`) into one row: the
+    /// root's pid and command, the sums over its processes (key t in the
+    /// screen)
+    #[arg(short = 'T', long)]
+    pub tree: bool,
     /// Play back a recording of `monitor --per-process` (any format; HZ
     /// from its `--header` line) at the recorded pace, one step per --delay
     #[arg(long, value_name = "FILE", conflicts_with_all = ["backend", "pids"])]

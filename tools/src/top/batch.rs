@@ -11,7 +11,7 @@ use tabled::settings::object::Columns;
 use tabled::settings::{Alignment, Style};
 
 use super::wait::{Signals, Wake};
-use super::{describe, model, nothing, secs, sort_rows, Row, Snapshot, Source};
+use super::{describe, nothing, secs, Readings, Row, Snapshot, Source};
 use crate::cli::{SortKey, TopCli, TopFormat};
 use crate::format;
 use crate::Result;
@@ -31,6 +31,9 @@ pub struct Frame<'a> {
     pub elapsed_ns: u64,
     /// Nanoseconds the rates cover.
     pub interval_ns: u64,
+    /// Trees are folded (`--tree`): csv and json add `tree_root` and
+    /// `procs`.
+    pub tree: bool,
 }
 
 /// A wall-clock time as RFC 3339 in UTC, to the millisecond.
@@ -66,6 +69,14 @@ pub struct Record<'a> {
     pub swap_bytes: Option<u64>,
     /// Seconds since registration.
     pub since_s: f64,
+    /// With --tree: the row's tree root (its pid), 0 for a process in no
+    /// tree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tree_root: Option<i32>,
+    /// With --tree: the processes the row stands for (1 for a process in
+    /// no tree).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub procs: Option<u64>,
 }
 
 fn round(x: f64, decimals: i32) -> f64 {
@@ -97,6 +108,8 @@ pub fn records<'a>(f: &Frame<'a>) -> Vec<Record<'a>> {
             rss_bytes: r.rss_bytes,
             swap_bytes: r.swap_bytes,
             since_s: round(secs(r.registered_for_ns), 3),
+            tree_root: f.tree.then(|| r.procs.map_or(0, |_| r.pid.as_raw())),
+            procs: f.tree.then(|| r.procs.unwrap_or(1)),
         })
         .collect()
 }
@@ -124,7 +137,7 @@ pub fn write_text(w: &mut impl Write, f: &Frame<'_>) -> std::io::Result<()> {
     for r in f.rows {
         b.push_record([
             r.pid.to_string(),
-            r.command.clone(),
+            r.label(),
             format::optional(r.minflt_per_s),
             format::optional(r.majflt_per_s),
             format::thousands(r.total_faults),
@@ -183,10 +196,13 @@ pub fn run(
     signals: &Signals,
     out: &mut impl Write,
 ) -> Result<u8> {
-    let Some(mut prev) = source.collect()? else {
+    let mut readings = Readings::default();
+    let Some(first) = source.collect()? else {
         return Ok(0);
     };
-    let start_ns = prev.at_ns;
+    let start_ns = first.at_ns;
+    let mut prev_ns = first.at_ns;
+    readings.push(first);
     let mut n = 0u64;
     let mut deadline = Instant::now() + cli.delay;
     loop {
@@ -197,18 +213,22 @@ pub fn run(
             // Far behind (a stopped process): start again from now.
             deadline = now + cli.delay;
         }
-        let Some(snap) = source.collect()? else {
+        let Some(next) = source.collect()? else {
             return Ok(0);
         };
-        let mut rows = model(Some(&prev), &snap, cli.sort);
-        sort_rows(&mut rows, cli.sort, cli.reverse);
+        readings.push(next);
+        let rows = readings.rows(cli.tree, cli.sort, cli.reverse);
+        let Some(snap) = readings.current(cli.tree) else {
+            return Ok(0);
+        };
         let f = Frame {
-            snap: &snap,
+            snap,
             rows: &rows,
             sort: cli.sort,
             reverse: cli.reverse,
             elapsed_ns: snap.at_ns.saturating_sub(start_ns),
-            interval_ns: snap.at_ns.saturating_sub(prev.at_ns),
+            interval_ns: snap.at_ns.saturating_sub(prev_ns),
+            tree: cli.tree,
         };
         match cli.format {
             TopFormat::Text => {
@@ -228,13 +248,14 @@ pub fn run(
         {
             return Ok(0);
         }
-        prev = snap;
+        prev_ns = snap.at_ns;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::tests::snap;
+    use super::super::{model, Readings};
     use super::*;
 
     const S: u64 = 1_000_000_000;
@@ -265,6 +286,7 @@ mod tests {
             reverse: true,
             elapsed_ns: 2 * S,
             interval_ns: 2 * S,
+            tree: false,
         };
         let t = frame_text(|w| Ok(write_text(w, &f)?));
         let lines: Vec<&str> = t.lines().collect();
@@ -297,6 +319,7 @@ mod tests {
             reverse: false,
             elapsed_ns: 2 * S,
             interval_ns: 2 * S,
+            tree: false,
         };
         let csv = frame_text(|w| write_csv(w, &f, true));
         let mut lines = csv.lines();
@@ -327,5 +350,45 @@ mod tests {
         assert_eq!(v[1]["command"], "a, \"b\"");
         assert_eq!(v[0]["rss_bytes"], 12_288_000);
         assert_eq!(v[0]["swap_bytes"], 3000);
+    }
+
+    #[test]
+    fn folded_frames_mark_the_trees_and_name_their_roots() {
+        let (a, mut b) = two();
+        let mut a2 = a.clone();
+        a2.roots = [(a.procs[0].0.pid, a.procs[0].0.pid)].into();
+        let root = b.procs[0].0.pid;
+        b.roots = [(root, root)].into();
+        let mut r = Readings::default();
+        r.push(a2);
+        r.push(b);
+        let rows = r.rows(true, SortKey::Pid, false);
+        let f = Frame {
+            snap: r.current(true).unwrap(),
+            rows: &rows,
+            sort: SortKey::Pid,
+            reverse: false,
+            elapsed_ns: 2 * S,
+            interval_ns: 2 * S,
+            tree: true,
+        };
+        let csv = frame_text(|w| write_csv(w, &f, true));
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[0].ends_with(",since_s,tree_root,procs"), "{csv}");
+        assert!(lines[1].starts_with("1970-01-01T00:00:22.000Z,2.0,2.0,7,work,1000.0,"));
+        assert!(lines[1].ends_with(",7,1"), "{csv}");
+        assert!(lines[2].ends_with(",0,1"), "{csv}");
+        let json = frame_text(|w| write_json(w, &f));
+        let v: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+        assert_eq!(
+            (v["tree_root"].as_i64(), v["procs"].as_u64()),
+            (Some(7), Some(1))
+        );
+        let t = frame_text(|w| Ok(write_text(w, &f)?));
+        assert!(t.lines().next().unwrap().contains("trees folded: 1"), "{t}");
+        assert!(t.contains("work (+0)"), "{t}");
+        // Unfolded frames have neither field.
+        let plain = Frame { tree: false, ..f };
+        assert!(!frame_text(|w| write_json(w, &plain)).contains("tree_root"));
     }
 }

@@ -5,8 +5,10 @@
 //! The sources are the module (libpfprof's [`Profiler`]), /proc
 //! (libpfprof's [`Watch`]) and a recording of `monitor --per-process`
 //! ([`replay`]); each gives [`Snapshot`]s, and [`model`] turns two of them
-//! into [`Row`]s. Waiting between snapshots is always signal-aware
-//! ([`wait`]): SIGINT and SIGTERM end the wait at once.
+//! into [`Row`]s; with `--tree` (key `t`), [`tree`] folds each process
+//! tree into one row first ([`Readings`] keeps both forms). Waiting
+//! between snapshots is always signal-aware ([`wait`]): SIGINT and SIGTERM
+//! end the wait at once.
 
 use std::cmp::Ordering;
 use std::io::{IsTerminal, Write};
@@ -26,7 +28,10 @@ pub mod batch;
 pub mod pids;
 pub mod replay;
 pub mod screen;
+pub mod tree;
 pub mod wait;
+
+use tree::{Departed, Folder};
 
 /// Where a snapshot's figures came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,31 +62,52 @@ pub struct Snapshot {
     pub memory: BTreeMap<Pid, Footprint>,
     /// Where the figures came from.
     pub origin: Origin,
+    /// The tree root of each process in a process tree (`pfprof run
+    /// --tree`); processes registered alone are not in it.
+    pub roots: BTreeMap<Pid, Pid>,
+    /// Tree members that exited since the previous snapshot, with their
+    /// counters at exit (they are not in `procs`).
+    pub departed: Vec<Departed>,
+    /// A folded snapshot ([`tree::Folder`]): the number of processes each
+    /// tree's row stands for; `None` before folding.
+    pub trees: Option<BTreeMap<Pid, u64>>,
 }
 
-/// The latest memory figures of each process, from the module's extended
-/// ring (the QUERY_PID ioctl has counters only): followed from the last
-/// ticks' records on (each tick writes one per registered process), so the
-/// first frame has them too without reading the whole ring first.
+/// What the module's extended ring adds to the QUERY_PID ioctl's counters:
+/// the latest memory figures of each process, the tree root of each tree
+/// member, and the tree members that exited (with their counters at exit,
+/// the sums of their records). Read from the last reset on, so that the
+/// sums of tree members are whole (where the ring overwrote records, a
+/// member's counters at exit are at least its last queried ones).
 #[derive(Debug)]
 pub struct MemoryRing {
     region: Mapping,
     stream: Stream,
     latest: BTreeMap<Pid, Footprint>,
+    roots: BTreeMap<Pid, Pid>,
+    sums: BTreeMap<Pid, Counters>,
+    queried: BTreeMap<Pid, Counters>,
+    departed: Vec<Departed>,
 }
 
 impl MemoryRing {
-    /// Maps the extended region and starts three ticks back.
+    /// Maps the extended region and reads it from the last reset on (the
+    /// members that exited before are not reported).
     pub fn open(p: &Profiler) -> Result<MemoryRing> {
         let region = p.map_extended()?;
-        let per_tick = u64::from(p.query()?.registered).saturating_add(1);
-        let head = libpfprof::ext::header(&region)?.head;
-        let stream = Stream::starting_at(&region, head.saturating_sub(3 * per_tick))?;
-        Ok(MemoryRing {
+        let stream = p.stream_since_reset(&region)?;
+        let mut ring = MemoryRing {
             region,
             stream,
             latest: BTreeMap::new(),
-        })
+            roots: BTreeMap::new(),
+            sums: BTreeMap::new(),
+            queried: BTreeMap::new(),
+            departed: Vec::new(),
+        };
+        ring.poll()?;
+        ring.departed.clear();
+        Ok(ring)
     }
 
     /// Reads the new records; returns the latest figures by pid. (Records
@@ -90,12 +116,30 @@ impl MemoryRing {
     pub fn poll(&mut self) -> Result<&BTreeMap<Pid, Footprint>> {
         let batch = self.stream.poll(&self.region)?;
         for r in &batch.records {
-            if let Some(pid) = r.pid {
-                if r.flags.contains(RecordFlags::EXITED) {
-                    self.latest.remove(&pid);
-                } else {
-                    self.latest.insert(pid, r.memory);
+            let Some(pid) = r.pid else { continue };
+            if let Some(root) = r.tree_root {
+                self.roots.insert(pid, root);
+                let sum = self.sums.entry(pid).or_insert(Counters::ZERO);
+                *sum = sum.saturating_add(r.counters);
+            }
+            if r.flags.contains(RecordFlags::EXITED) {
+                self.latest.remove(&pid);
+                if let Some(root) = self.roots.remove(&pid) {
+                    let sum = self.sums.remove(&pid).unwrap_or(Counters::ZERO);
+                    let q = self.queried.remove(&pid).unwrap_or(Counters::ZERO);
+                    self.departed.push(Departed {
+                        pid,
+                        root,
+                        counters: Counters::new(
+                            sum.minor.max(q.minor),
+                            sum.major.max(q.major),
+                            sum.cpu_ns.max(q.cpu_ns),
+                        ),
+                        command: r.command(),
+                    });
                 }
+            } else {
+                self.latest.insert(pid, r.memory);
             }
         }
         Ok(&self.latest)
@@ -110,30 +154,51 @@ fn comm(pid: Pid) -> String {
 }
 
 /// Collects a snapshot of the registered processes, or of those of `only`
-/// among them (a process that goes away meanwhile is skipped), with their
-/// memory from `ring`.
+/// among them, or whose tree's root is in `only` (a process that goes away
+/// meanwhile is skipped), with their memory and tree roots from `ring`.
+/// The ring is read after the processes are queried, so that a tree member
+/// that is no longer registered has its exit record read.
 pub fn collect(p: &Profiler, only: Option<&[Pid]>, ring: &mut MemoryRing) -> Result<Snapshot> {
-    let memory = ring.poll()?.clone();
     let status = p.query()?;
     let mut procs = Vec::new();
     for pid in p.list()? {
-        if only.is_some_and(|o| !o.contains(&pid)) {
-            continue;
-        }
         match p.query_pid(pid) {
             Ok(s) => procs.push((s, comm(pid))),
             Err(Error::NotRegistered { .. } | Error::NoSuchProcess { .. }) => {}
             Err(e) => return Err(e.into()),
         }
     }
+    let at_ns = libpfprof::monotonic_now_ns();
+    let memory = ring.poll()?.clone();
+    let mut departed = std::mem::take(&mut ring.departed);
+    // A member that exited after it was queried counts its last figures.
+    procs.retain(|(s, _)| !departed.iter().any(|d| d.pid == s.pid));
+    let wanted = |pid: &Pid, root: Option<&Pid>| {
+        only.map_or(true, |o| {
+            o.contains(pid) || root.is_some_and(|r| o.contains(r))
+        })
+    };
+    procs.retain(|(s, _)| wanted(&s.pid, ring.roots.get(&s.pid)));
+    departed.retain(|d| wanted(&d.pid, Some(&d.root)));
+    ring.queried.retain(|pid, _| ring.roots.contains_key(pid));
+    let mut roots = BTreeMap::new();
+    for (s, _) in &procs {
+        if let Some(&root) = ring.roots.get(&s.pid) {
+            roots.insert(s.pid, root);
+            ring.queried.insert(s.pid, s.counters);
+        }
+    }
     Ok(Snapshot {
-        at_ns: libpfprof::monotonic_now_ns(),
+        at_ns,
         wall: SystemTime::now(),
         state: status.state,
         period_us: status.period_us,
         procs,
         memory,
         origin: Origin::Module,
+        roots,
+        departed,
+        trees: None,
     })
 }
 
@@ -151,6 +216,9 @@ pub fn collect_procfs(watch: &mut Watch, period_us: u32) -> Result<Snapshot> {
         procs,
         memory,
         origin: Origin::Procfs,
+        roots: BTreeMap::new(),
+        departed: Vec::new(),
+        trees: None,
     })
 }
 
@@ -175,6 +243,20 @@ pub struct Row {
     pub swap_bytes: Option<u64>,
     /// How long it has been registered, in nanoseconds.
     pub registered_for_ns: u64,
+    /// A folded tree's row: the processes it stands for (the members
+    /// alive, and those that exited in the interval); `None` for a process.
+    pub procs: Option<u64>,
+}
+
+impl Row {
+    /// The command as the table shows it: a tree's root command with the
+    /// number of its other processes, `make (+12)`.
+    pub fn label(&self) -> String {
+        match self.procs {
+            Some(n) => format!("{} (+{})", self.command, n.saturating_sub(1)),
+            None => self.command.clone(),
+        }
+    }
 }
 
 /// Derives the rows: rates over the interval since `prev`. Without `prev`
@@ -215,11 +297,52 @@ pub fn model(prev: Option<&Snapshot>, cur: &Snapshot, sort: SortKey) -> Vec<Row>
                 rss_bytes: cur.memory.get(&s.pid).map(Footprint::rss_bytes),
                 swap_bytes: cur.memory.get(&s.pid).map(|m| m.swap_bytes),
                 registered_for_ns: cur.at_ns.saturating_sub(s.registered_ns),
+                procs: cur.trees.as_ref().and_then(|t| t.get(&s.pid)).copied(),
             }
         })
         .collect();
     sort_rows(&mut rows, sort, false);
     rows
+}
+
+/// The snapshots so far, as read and folded (a [`Folder`] sees each one),
+/// so that rows of either form can be made at any time (the screen's `t`).
+#[derive(Debug, Clone, Default)]
+pub struct Readings {
+    folder: Folder,
+    /// The snapshot before the current one: as read, and folded.
+    prev: Option<(Snapshot, Snapshot)>,
+    /// The current snapshot: as read, and folded.
+    cur: Option<(Snapshot, Snapshot)>,
+}
+
+impl Readings {
+    /// Takes the next snapshot.
+    pub fn push(&mut self, snap: Snapshot) {
+        let folded = self.folder.fold(&snap);
+        self.prev = self.cur.take();
+        self.cur = Some((snap, folded));
+    }
+
+    /// The current snapshot, folded when `tree`.
+    pub fn current(&self, tree: bool) -> Option<&Snapshot> {
+        self.cur.as_ref().map(|(r, f)| if tree { f } else { r })
+    }
+
+    /// The snapshot before it, likewise.
+    pub fn previous(&self, tree: bool) -> Option<&Snapshot> {
+        self.prev.as_ref().map(|(r, f)| if tree { f } else { r })
+    }
+
+    /// The rows of the current snapshot (none before the first), sorted.
+    pub fn rows(&self, tree: bool, sort: SortKey, reverse: bool) -> Vec<Row> {
+        let Some(cur) = self.current(tree) else {
+            return Vec::new();
+        };
+        let mut rows = model(self.previous(tree), cur, sort);
+        sort_rows(&mut rows, sort, reverse);
+        rows
+    }
 }
 
 /// Sorts rows: descending for the figures (unknown last), ascending for
@@ -255,10 +378,14 @@ pub fn sort_rows(rows: &mut [Row], sort: SortKey, reverse: bool) {
 /// registered, sampler running, period 50.00ms`.
 pub fn describe(snap: &Snapshot, rows: usize) -> String {
     let period = format::duration_ns(u64::from(snap.period_us) * 1000);
-    match snap.origin {
+    let what = match snap.origin {
         Origin::Module => format!("{rows} registered, sampler {}, period {period}", snap.state),
         Origin::Procfs => format!("{rows} watched [procfs backend, module not used]"),
         Origin::Replay => format!("{rows} recorded [replay], period {period}"),
+    };
+    match &snap.trees {
+        Some(t) => format!("{what}, trees folded: {}", t.len()),
+        None => what,
     }
 }
 
@@ -421,6 +548,9 @@ mod tests {
                     )
                 })
                 .collect(),
+            roots: BTreeMap::new(),
+            departed: Vec::new(),
+            trees: None,
         }
     }
 

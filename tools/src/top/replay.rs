@@ -7,7 +7,8 @@
 //! A process counts as registered one period before its first record, and
 //! is gone after its `exited` record (csv and json recordings). Command
 //! names come from the recording's `# pfprof comm PID "NAME"` lines, else
-//! show as `?`.
+//! show as `?`. A recording with the `tree_root` column gives each tree
+//! member's root, so that `--tree` folds the trees.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -55,6 +56,8 @@ pub struct Replay {
     exited: Vec<i32>,
     /// The latest memory figures of each pid, from recordings that have them.
     memory: BTreeMap<i32, Footprint>,
+    /// The tree root of each tree member, from recordings that have them.
+    roots: BTreeMap<i32, Pid>,
 }
 
 impl Replay {
@@ -121,6 +124,7 @@ impl Replay {
             last_at_ns: 0,
             exited: Vec::new(),
             memory: BTreeMap::new(),
+            roots: BTreeMap::new(),
         })
     }
 
@@ -150,6 +154,9 @@ impl Replay {
                     f.rss_shmem_bytes = m.rss_shmem_bytes;
                     f.swap_bytes = m.swap_bytes;
                     self.memory.insert(r.pid, f);
+                }
+                if let Some(root) = r.tree_root().and_then(Pid::new) {
+                    self.roots.insert(r.pid, root);
                 }
                 if r.exited() {
                     gone.push(r.pid);
@@ -197,8 +204,16 @@ impl Replay {
             .iter()
             .filter_map(|&p| Some((Pid::new(p)?, *self.memory.get(&p)?)))
             .collect();
+        let roots = self
+            .present
+            .iter()
+            .filter_map(|&p| Some((Pid::new(p)?, *self.roots.get(&p)?)))
+            .collect();
         Some(Snapshot {
             memory,
+            roots,
+            departed: Vec::new(),
+            trees: None,
             at_ns: self.last_at_ns,
             wall: SystemTime::now(),
             state: State::Running,

@@ -18,7 +18,7 @@ use ratatui::widgets::{Cell, Paragraph, Row as TableRow, Table, TableState, Wrap
 use ratatui::{Frame, Terminal, TerminalOptions, Viewport};
 
 use super::wait::Signals;
-use super::{describe, model, nothing, sort_rows, Origin, Row, Snapshot, Source};
+use super::{describe, nothing, sort_rows, Origin, Readings, Row, Snapshot, Source};
 use crate::cli::{SortKey, TopCli};
 use crate::format;
 use crate::Result;
@@ -35,6 +35,9 @@ pfprof-top keys
                  FAULTS, CPU%, RSS, SWAP, SINCE); the sorted column has
                  an arrow
   r              reverse the sort order
+  t              fold each process tree into one row (the root's pid and
+                 command, +N other processes; sums of faults, CPU, RSS,
+                 SWAP), or unfold
   Up/Down, PgUp/PgDn, Home/End
                  scroll the table
   h, ?, Esc      show or hide this help (Up/Down scroll it)
@@ -50,13 +53,17 @@ Columns
   RSS       resident memory at the latest sample (anon + file + shmem)
   SWAP      swapped-out memory at the latest sample
   SINCE     time since registration
+  (+N)      a folded tree: its root's command and N other processes
+            (alive, or exited in the interval)
   -         unknown: no interval yet, or a counter went backwards";
 
 /// What the screen shows.
 #[derive(Debug, Clone)]
 pub struct View {
-    /// The latest snapshot.
-    pub snap: Option<Snapshot>,
+    /// The snapshots so far, as read and folded.
+    pub readings: Readings,
+    /// Trees are folded into one row each.
+    pub tree: bool,
     /// Its rows, sorted.
     pub rows: Vec<Row>,
     /// The sort key.
@@ -83,7 +90,8 @@ impl View {
     /// An empty view.
     pub fn new(sort: SortKey, reverse: bool, delay: Duration) -> View {
         View {
-            snap: None,
+            readings: Readings::default(),
+            tree: false,
             rows: Vec::new(),
             sort,
             reverse,
@@ -97,12 +105,24 @@ impl View {
         }
     }
 
-    /// Takes a new snapshot; `prev` is the one before it.
-    pub fn update(&mut self, prev: Option<&Snapshot>, snap: Snapshot) {
-        self.rows = model(prev, &snap, self.sort);
-        sort_rows(&mut self.rows, self.sort, self.reverse);
-        self.interval_ns = prev.map(|p| snap.at_ns.saturating_sub(p.at_ns));
-        self.snap = Some(snap);
+    /// Takes the next snapshot.
+    pub fn update(&mut self, snap: Snapshot) {
+        self.readings.push(snap);
+        self.remodel();
+    }
+
+    /// The snapshot shown (folded when trees are).
+    pub fn snap(&self) -> Option<&Snapshot> {
+        self.readings.current(self.tree)
+    }
+
+    /// The rows again, from the snapshots (after `t`).
+    fn remodel(&mut self) {
+        self.rows = self.readings.rows(self.tree, self.sort, self.reverse);
+        self.interval_ns = match (self.readings.previous(false), self.readings.current(false)) {
+            (Some(p), Some(c)) => Some(c.at_ns.saturating_sub(p.at_ns)),
+            _ => None,
+        };
     }
 
     /// Whether the rows go up: PID and COMMAND do, the figures go down;
@@ -142,6 +162,10 @@ impl View {
                 self.reverse = !self.reverse;
                 self.resort();
             }
+            KeyCode::Char('t') => {
+                self.tree = !self.tree;
+                self.remodel();
+            }
             _ if self.help => {}
             KeyCode::Down => self.scroll += 1,
             KeyCode::Up => self.scroll = self.scroll.saturating_sub(1),
@@ -156,11 +180,11 @@ impl View {
 
     /// The first title line: the time and the source.
     pub fn title(&self) -> String {
-        let clock = self.snap.as_ref().map_or(SystemTime::now(), |s| s.wall);
+        let clock = self.snap().map_or(SystemTime::now(), |s| s.wall);
         let hms = super::batch::wall_clock(clock);
         // `2026-12-02T04:40:01.123Z` -> `04:40:01`
         let hms = hms.get(11..19).unwrap_or("");
-        match &self.snap {
+        match self.snap() {
             Some(s) => format!("pfprof-top {hms}  {}", describe(s, self.rows.len())),
             None => format!("pfprof-top {hms}"),
         }
@@ -171,7 +195,7 @@ impl View {
         let what = if self.ended {
             "end of recording".to_owned()
         } else {
-            match (self.interval_ns, self.snap.as_ref().map(|s| s.origin)) {
+            match (self.interval_ns, self.snap().map(|s| s.origin)) {
                 (Some(ns), _) => format!("interval {}", format::duration_ns(ns)),
                 (None, Some(Origin::Module)) => "averages since registration".to_owned(),
                 _ => "waiting for the first interval".to_owned(),
@@ -262,7 +286,7 @@ impl View {
         let rows = self.rows.iter().map(|r| {
             TableRow::new([
                 right(r.pid.to_string()),
-                Cell::from(r.command.clone()),
+                Cell::from(r.label()),
                 right(format::optional(r.minflt_per_s)),
                 right(format::optional(r.majflt_per_s)),
                 right(format::thousands(r.total_faults)),
@@ -287,7 +311,7 @@ impl View {
         let mut state = TableState::default().with_offset(self.scroll);
         f.render_stateful_widget(table, area, &mut state);
         if self.rows.is_empty() && area.height > 1 {
-            if let Some(s) = &self.snap {
+            if let Some(s) = self.snap() {
                 let line = Rect {
                     y: area.y + 1,
                     height: 1,
@@ -349,9 +373,9 @@ pub fn run(cli: &TopCli, source: &mut Source, signals: &Signals) -> Result<u8> {
     };
     term.clear()?;
     let mut view = View::new(cli.sort, cli.reverse, cli.delay);
-    let mut prev = source.collect()?;
-    match &prev {
-        Some(s) => view.update(None, s.clone()),
+    view.tree = cli.tree;
+    match source.collect()? {
+        Some(s) => view.update(s),
         None => view.ended = true,
     }
     let mut frames = 1u64;
@@ -381,8 +405,7 @@ pub fn run(cli: &TopCli, source: &mut Source, signals: &Signals) -> Result<u8> {
         if !view.ended && now >= deadline {
             match source.collect()? {
                 Some(s) => {
-                    view.update(prev.as_ref(), s.clone());
-                    prev = Some(s);
+                    view.update(s);
                     frames += 1;
                 }
                 None => view.ended = true,
@@ -464,7 +487,7 @@ mod tests {
     #[test]
     fn the_header_stays_and_rows_are_clipped() {
         let mut v = View::new(SortKey::Faults, false, Duration::from_secs(1));
-        v.update(None, many(25));
+        v.update(many(25));
         let lines = screen(&mut v, 80, 12);
         assert_eq!(lines.len(), 12);
         assert!(lines[0].starts_with("pfprof-top "), "{lines:#?}");
@@ -488,7 +511,7 @@ mod tests {
     #[test]
     fn fits_80_and_60_columns() {
         let mut v = View::new(SortKey::Faults, false, Duration::from_secs(1));
-        v.update(None, many(3));
+        v.update(many(3));
         for w in [80u16, 60] {
             let lines = screen(&mut v, w, 10);
             assert!(lines[2].contains("PID"), "{lines:#?}");
@@ -501,7 +524,7 @@ mod tests {
     #[test]
     fn keys_sort_reverse_help_and_quit() {
         let mut v = View::new(SortKey::Faults, false, Duration::from_secs(1));
-        v.update(None, many(3));
+        v.update(many(3));
         assert!(v.key(KeyEvent::from(KeyCode::Char('s'))));
         assert_eq!(v.sort, SortKey::Cpu);
         assert!(screen(&mut v, 80, 8)[1].contains("sort CPU% desc"));
@@ -535,11 +558,35 @@ mod tests {
     }
 
     #[test]
+    fn t_folds_the_trees_and_unfolds_them() {
+        let mut s = many(4);
+        let root = s.procs[0].0.pid;
+        s.roots = s.procs[..3].iter().map(|p| (p.0.pid, root)).collect();
+        let mut v = View::new(SortKey::Pid, false, Duration::from_secs(1));
+        v.update(s);
+        assert_eq!(v.rows.len(), 4);
+        v.key(KeyEvent::from(KeyCode::Char('t')));
+        assert!(v.tree);
+        let lines = screen(&mut v, 100, 8);
+        assert!(lines[0].contains("trees folded: 1"), "{lines:#?}");
+        assert!(lines[3].contains("sleep (+2)"), "{lines:#?}");
+        // The tree's FAULTS: 10 + 20 + 30.
+        assert!(lines[3].contains(" 60 "), "{lines:#?}");
+        assert_eq!(lines[4].split_whitespace().nth(1), Some("sleep"));
+        v.key(KeyEvent::from(KeyCode::Char('t')));
+        assert_eq!(v.rows.len(), 4);
+        v.key(KeyEvent::from(KeyCode::Char('h')));
+        assert!(screen(&mut v, 80, 40)
+            .iter()
+            .any(|l| l.contains("fold each process tree")));
+    }
+
+    #[test]
     fn the_first_procfs_screen_waits_for_an_interval() {
         let mut s = many(2);
         s.origin = Origin::Procfs;
         let mut v = View::new(SortKey::Faults, false, Duration::from_secs(1));
-        v.update(None, s.clone());
+        v.update(s.clone());
         let lines = screen(&mut v, 80, 6);
         assert!(
             lines[1].contains("waiting for the first interval"),
@@ -548,7 +595,7 @@ mod tests {
         assert!(lines[3].contains(" - "), "{lines:#?}");
         let mut later = s.clone();
         later.at_ns += S;
-        v.update(Some(&s), later);
+        v.update(later);
         assert!(screen(&mut v, 80, 6)[1].contains("interval 1.00s"));
     }
 }
