@@ -726,6 +726,154 @@ fn replay_plays_a_recording_at_its_pace() {
     let _ = std::fs::remove_file(&path);
 }
 
+/// A recording with the tree_root column (csv, with the memory, as monitor
+/// writes it): HZ 1000, 100 ms ticks; pid 7 alone at 50 minor faults a
+/// tick; the tree of `sh` 20: 20 itself at 10 a tick, 21 at 30 a tick
+/// until it exits at the tenth tick (its exited record: 5), 22 at 20 and
+/// 1 major a tick from the sixth tick on. Memory: 1 MiB anonymous each.
+/// Returns the text and, per tick, the tree's faults in it.
+fn tree_recording() -> (String, Vec<u64>) {
+    let mut s = String::from(
+        "# pfprof hz=1000 period_us=100000\n\
+         # pfprof comm 7 \"vim\"\n\
+         # pfprof comm 20 \"sh\"\n\
+         # pfprof comm 21 \"cc\"\n\
+         # pfprof comm 22 \"ld\"\n\
+         seq,time_ns,jiffies,pid,total,exited,minor_faults,major_faults,cpu_ns,\
+         rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes,tree_root\n",
+    );
+    let mut per_tick = Vec::new();
+    let mut seq = 0;
+    for i in 0..20u64 {
+        let j = 5000 + 100 * i;
+        let mut line = |pid: i32, exited: u8, minor: u64, major: u64, root: i32| {
+            s += &format!(
+                "{seq},{},{j},{pid},0,{exited},{minor},{major},10000000,1048576,0,0,0,{root}\n",
+                j * 1_000_000
+            );
+            seq += 1;
+        };
+        line(7, 0, 50, 0, 0);
+        line(20, 0, 10, 0, 20);
+        let mut tree = 10;
+        if i < 9 {
+            line(21, 0, 30, 0, 20);
+            tree += 30;
+        } else if i == 9 {
+            line(21, 1, 5, 0, 20);
+            tree += 5;
+        }
+        if i >= 5 {
+            line(22, 0, 20, 1, 20);
+            tree += 21;
+        }
+        s += &format!("{seq},{},{j},0,1,0,0,0,0,0,0,0,0,0\n", j * 1_000_000);
+        seq += 1;
+        per_tick.push(tree);
+    }
+    (s, per_tick)
+}
+
+#[test]
+fn replay_folds_a_tree_into_one_row_in_every_batch_format() {
+    let (rec, per_tick) = tree_recording();
+    let path = std::env::temp_dir().join(format!("pfprof-top-tree-{}.csv", std::process::id()));
+    std::fs::write(&path, rec).unwrap();
+    let top = |args: &[&str]| {
+        let o = Command::new(TOP)
+            .arg("--replay")
+            .arg(&path)
+            .args(["-b", "-d", "0.5", "-s", "pid"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    // Frames at 0.5, 1.0, 1.5 and 1.9 s of the recording: the ticks up to
+    // 5, 10, 15 and 19.
+    let upto = [5usize, 10, 15, 19];
+    let total = |t: usize| per_tick[..=t].iter().sum::<u64>();
+    let json = top(&["--tree", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 8, "two rows a frame: {json}");
+    for (k, &t) in upto.iter().enumerate() {
+        let (lone, tree) = (&rows[2 * k], &rows[2 * k + 1]);
+        assert_eq!(
+            (lone["pid"].as_i64(), lone["tree_root"].as_i64()),
+            (Some(7), Some(0))
+        );
+        assert_eq!(lone["procs"], 1);
+        assert_eq!(tree["pid"], 20, "{tree}");
+        assert_eq!(tree["command"], "sh");
+        assert_eq!(tree["tree_root"], 20);
+        assert_eq!(tree["faults"].as_u64(), Some(total(t)), "frame {k}: {tree}");
+        // The baseline is the first tick's reading.
+        let before = total(if k == 0 { 0 } else { upto[k - 1] });
+        let secs = tree["interval_s"].as_f64().unwrap();
+        let rate = tree["minflt_per_s"].as_f64().unwrap() + tree["majflt_per_s"].as_f64().unwrap();
+        let want = (total(t) - before) as f64 / secs;
+        assert!(
+            (rate - want).abs() < 0.2,
+            "frame {k}: {rate} != {want}: {tree}"
+        );
+    }
+    // The processes of the tree's row: 20, 21, 22 until 21's exit at
+    // tick 9 (counted in that interval only), then 20 and 22.
+    let procs: Vec<u64> = rows
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|r| r["procs"].as_u64().unwrap())
+        .collect();
+    assert_eq!(procs, [3, 3, 2, 2]);
+    // RSS: the members alive, 1 MiB each.
+    assert_eq!(rows[1]["rss_bytes"], 3 << 20);
+    assert_eq!(rows[5]["rss_bytes"], 2 << 20);
+    // CPU: 10 ms a tick per process: ticks 1 to 5 of 20 and 21, tick 5
+    // of 22, over 0.5 s.
+    assert_eq!(rows[1]["cpu_percent"], 22.0);
+    // Unfolded, the same frames have the members as rows of their own,
+    // whose faults add up to the tree's (while no member has exited).
+    let plain = top(&["--format", "json"]);
+    let first: Vec<serde_json::Value> = plain
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .take_while(|v: &serde_json::Value| v["elapsed_s"] == 0.5)
+        .collect();
+    assert_eq!(first.len(), 4, "{plain}");
+    let members: u64 = first
+        .iter()
+        .filter(|v| v["pid"] != 7)
+        .map(|v| v["faults"].as_u64().unwrap())
+        .sum();
+    assert_eq!(members, total(5));
+    assert!(!plain.contains("tree_root"));
+    // csv: the two columns at the end; text: the root marked.
+    let csv = top(&["-T", "--format", "csv"]);
+    let mut lines = csv.lines();
+    assert!(
+        lines.next().unwrap().ends_with(",since_s,tree_root,procs"),
+        "{csv}"
+    );
+    let tree_line = lines.nth(1).unwrap();
+    assert!(
+        tree_line.contains(",20,sh,") && tree_line.ends_with(",20,3"),
+        "{csv}"
+    );
+    let text = top(&["--tree", "-n", "1"]);
+    assert!(text.contains("trees folded: 1"), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.contains("sh (+2)"))
+        .unwrap_or_else(|| panic!("no tree row in\n{text}"));
+    assert_eq!(row.split_whitespace().next(), Some("20"), "{text}");
+    let _ = std::fs::remove_file(&path);
+}
+
 #[test]
 fn replay_reads_what_monitor_records() {
     let procs = Sleepers::new(1);

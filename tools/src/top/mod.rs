@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use libpfprof::ext::{Footprint, RecordFlags, Stream};
 use libpfprof::procfs::Watch;
@@ -68,6 +68,9 @@ pub struct Snapshot {
     /// Tree members that exited since the previous snapshot, with their
     /// counters at exit (they are not in `procs`).
     pub departed: Vec<Departed>,
+    /// Processes of `procs` that exited: this is their last snapshot (a
+    /// recording's).
+    pub exiting: BTreeSet<Pid>,
     /// A folded snapshot ([`tree::Folder`]): the number of processes each
     /// tree's row stands for; `None` before folding.
     pub trees: Option<BTreeMap<Pid, u64>>,
@@ -198,6 +201,7 @@ pub fn collect(p: &Profiler, only: Option<&[Pid]>, ring: &mut MemoryRing) -> Res
         origin: Origin::Module,
         roots,
         departed,
+        exiting: BTreeSet::new(),
         trees: None,
     })
 }
@@ -218,6 +222,7 @@ pub fn collect_procfs(watch: &mut Watch, period_us: u32) -> Result<Snapshot> {
         origin: Origin::Procfs,
         roots: BTreeMap::new(),
         departed: Vec::new(),
+        exiting: BTreeSet::new(),
         trees: None,
     })
 }
@@ -550,6 +555,7 @@ mod tests {
                 .collect(),
             roots: BTreeMap::new(),
             departed: Vec::new(),
+            exiting: BTreeSet::new(),
             trees: None,
         }
     }

@@ -213,6 +213,7 @@ impl Replay {
             memory,
             roots,
             departed: Vec::new(),
+            exiting: self.exited.iter().filter_map(|&p| Pid::new(p)).collect(),
             trees: None,
             at_ns: self.last_at_ns,
             wall: SystemTime::now(),

@@ -37,8 +37,9 @@ pub struct Departed {
 struct Tree {
     /// The sums of the members gone, at their exit.
     gone: Counters,
-    /// The members alive at the last snapshot, and their counters then.
-    alive: BTreeMap<Pid, Counters>,
+    /// The members alive at the last snapshot: their counters then, and
+    /// whether that was their last (`Snapshot::exiting`).
+    alive: BTreeMap<Pid, (Counters, bool)>,
     /// When the tree counts as registered (the root's registration, or the
     /// earliest member's when the root was not seen).
     registered_ns: u64,
@@ -104,9 +105,11 @@ impl Folder {
                 .copied()
                 .collect();
             for p in vanished {
-                if let Some(c) = t.alive.remove(&p) {
+                if let Some((c, counted)) = t.alive.remove(&p) {
                     t.gone = t.gone.saturating_add(c);
-                    *ended.entry(*root).or_default() += 1;
+                    if !counted {
+                        *ended.entry(*root).or_default() += 1;
+                    }
                 }
             }
         }
@@ -127,7 +130,10 @@ impl Folder {
             if let Some(p) = root_alive {
                 t.command = p.1.clone();
             }
-            t.alive = alive.iter().map(|p| (p.0.pid, p.0.counters)).collect();
+            t.alive = alive
+                .iter()
+                .map(|p| (p.0.pid, (p.0.counters, snap.exiting.contains(&p.0.pid))))
+                .collect();
             let sums = alive
                 .iter()
                 .fold(t.gone, |acc, p| acc.saturating_add(p.0.counters));
@@ -169,6 +175,7 @@ impl Folder {
             origin: snap.origin,
             roots: BTreeMap::new(),
             departed: Vec::new(),
+            exiting: BTreeSet::new(),
             trees: Some(trees),
         }
     }
@@ -318,6 +325,20 @@ mod tests {
         assert_eq!(t.total_faults, 1120);
         assert_eq!(t.minflt_per_s, Some(20.0));
         assert_eq!(t.procs, Some(2), "1 alive, 1 gone in the interval");
+        // A member whose last record said it exited was counted in that
+        // interval, not again when it is gone.
+        let mut s = tree_snap(
+            23,
+            &[(10, "sh", 120, 0, 0), (12, "work", 5, 0, 0)],
+            10,
+            &[10, 12],
+        );
+        s.exiting = [pid(12)].into();
+        r.push(s);
+        assert_eq!(r.rows(true, SortKey::Pid, false)[0].procs, Some(2));
+        r.push(tree_snap(24, &[(10, "sh", 120, 0, 0)], 10, &[10]));
+        let t = &r.rows(true, SortKey::Pid, false)[0];
+        assert_eq!((t.procs, t.total_faults), (Some(1), 1125));
     }
 
     #[test]
