@@ -378,3 +378,61 @@ fn json_header_names_the_commands_and_pid_lists_filter_records() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn per_process_records_of_a_tree_carry_its_root() {
+    require_lab();
+    clean_slate();
+    let faulter = bin("faulter");
+    let tree = Tree::start(&format!(
+        "printf 'fault\\nexit\\n' | {} 300 0 >/dev/null; sleep 60 & wait",
+        faulter.display()
+    ));
+    let root = tree.root;
+    tree.wait_members(2, 30);
+    // A tick after the sleep is registered: its record is in the ring.
+    std::thread::sleep(Duration::from_millis(300));
+    let csv = ok("monitor", &["--per-process", "--format", "csv"]);
+    let json = ok("monitor", &["--per-process", "--format", "json"]);
+    drop(tree);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("no {name} in {header:?}"))
+    };
+    let (pid, total, exited, root_col) =
+        (col("pid"), col("total"), col("exited"), col("tree_root"));
+    assert_eq!(root_col, 13, "after the memory columns: {header:?}");
+    let mut members = std::collections::BTreeSet::new();
+    let mut exits = 0;
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        assert_eq!(f.len(), header.len(), "{l}");
+        if f[total] == "1" {
+            assert_eq!(f[root_col], "0", "a totals record: {l}");
+            continue;
+        }
+        // Only the tree is registered: every process record is a member's.
+        assert_eq!(f[root_col], root.to_string(), "{l}");
+        members.insert(f[pid].to_owned());
+        exits += usize::from(f[exited] == "1");
+    }
+    assert!(members.contains(&root.to_string()), "{members:?}");
+    assert!(
+        members.len() >= 3,
+        "sh, the faulter, the sleep: {members:?}"
+    );
+    assert!(exits >= 1, "the faulter's exit record");
+    // JSON: the same field.
+    let mut roots = 0;
+    for l in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+        let want = if v["total"] == true { 0 } else { root.as_raw() };
+        assert_eq!(v["tree_root"], want, "{l}");
+        roots += usize::from(v["tree_root"] == root.as_raw());
+    }
+    assert!(roots >= members.len(), "{json}");
+}

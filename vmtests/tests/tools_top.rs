@@ -206,3 +206,90 @@ fn interactive_mode_uses_the_alternate_screen_and_q_quits() {
     );
     assert!(screen.contains("\x1b[?1049l"), "terminal restored");
 }
+
+#[test]
+fn batch_tree_folds_a_tree_into_one_row_of_its_members_sums() {
+    require_lab();
+    clean_slate();
+    // A tree: the shell, a faulter that touches 500 pages and exits (with
+    // the subshell of the pipe), and two sleeps that stay.
+    let faulter = bin("faulter");
+    let tree = Tree::start(&format!(
+        "printf 'fault\\nexit\\n' | {} 500 0 >/dev/null; sleep 60 & sleep 60 & wait",
+        faulter.display()
+    ));
+    let root = tree.root;
+    tree.wait_members(3, 30);
+    // Let the sleeps settle: two ticks with no fault of the tree.
+    let t = Instant::now();
+    let mut last = tree_sums(root);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = tree_sums(root);
+        if now == last {
+            break;
+        }
+        last = now;
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the tree never settled"
+        );
+    }
+    let exited: Vec<libpfprof::Pid> = last.iter().filter(|m| m.1 .1).map(|m| *m.0).collect();
+    assert!(!exited.is_empty(), "the faulter exited: {last:?}");
+    let sum = |pids: &mut dyn Iterator<Item = &(libpfprof::Counters, bool)>| {
+        pids.map(|(c, _)| c.minor + c.major).sum::<u64>()
+    };
+    let want = sum(&mut last.values());
+    assert!(want >= 500, "{last:?}");
+    let json_rows = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut a = vec!["-b", "-n", "1", "-d", "0.3", "--format", "json"];
+        a.extend_from_slice(args);
+        ok("pfprof-top", &a)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    };
+    let folded = json_rows(&["--tree"]);
+    let plain = json_rows(&[]);
+    drop(tree);
+    let members: Vec<i64> = last.keys().map(|p| i64::from(p.as_raw())).collect();
+    // One row for the tree: the root's pid and command, no member's row.
+    let rows: Vec<&serde_json::Value> = folded
+        .iter()
+        .filter(|r| members.contains(&r["pid"].as_i64().unwrap_or(0)))
+        .collect();
+    assert_eq!(rows.len(), 1, "{folded:?}");
+    let row = rows[0];
+    assert_eq!(row["pid"], root.as_raw(), "{row}");
+    assert_eq!(row["command"], "sh", "{row}");
+    assert_eq!(row["tree_root"], root.as_raw(), "{row}");
+    // The shell and the sleeps (the exited members were counted in the
+    // interval they exited in, before pfprof-top's first).
+    assert_eq!(row["procs"].as_u64(), Some(3), "{row}");
+    // Its faults: the sums of every member's records, the exited ones'
+    // included, exactly.
+    assert_eq!(row["faults"].as_u64(), Some(want), "{row}\n{last:?}");
+    // Unfolded: the members alive have rows of their own; with the exited
+    // members' figures they add up to the tree's row.
+    let alive_faults: u64 = plain
+        .iter()
+        .filter(|r| members.contains(&r["pid"].as_i64().unwrap_or(0)))
+        .map(|r| r["faults"].as_u64().expect("faults"))
+        .sum();
+    let exited_faults = sum(&mut last.values().filter(|m| m.1));
+    assert_eq!(alive_faults + exited_faults, want, "{plain:?}");
+    assert_eq!(
+        plain
+            .iter()
+            .filter(|r| members.contains(&r["pid"].as_i64().unwrap_or(0)))
+            .count(),
+        3
+    );
+    println!(
+        "pfprof-top --tree: tree of {} processes ({} exited): {want} faults, as its members' \
+         records",
+        last.len(),
+        exited.len()
+    );
+}

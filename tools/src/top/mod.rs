@@ -94,8 +94,10 @@ pub struct MemoryRing {
 }
 
 impl MemoryRing {
-    /// Maps the extended region and reads it from the last reset on (the
-    /// members that exited before are not reported).
+    /// Maps the extended region and reads it from the last reset on. The
+    /// members that exited before are reported with the first snapshot
+    /// when their tree has members left (so that its sums are whole), and
+    /// not at all otherwise.
     pub fn open(p: &Profiler) -> Result<MemoryRing> {
         let region = p.map_extended()?;
         let stream = p.stream_since_reset(&region)?;
@@ -109,7 +111,8 @@ impl MemoryRing {
             departed: Vec::new(),
         };
         ring.poll()?;
-        ring.departed.clear();
+        let live: BTreeSet<Pid> = ring.roots.values().copied().collect();
+        ring.departed.retain(|d| live.contains(&d.root));
         Ok(ring)
     }
 

@@ -136,3 +136,91 @@ pub fn classic_lines(out: &str) -> Vec<[u64; 4]> {
         })
         .collect()
 }
+
+/// A process tree for the tools' tests: `sh -c 'read go; SCRIPT'`,
+/// registered as a tree root (`register_tree`) before it reads `go`, so
+/// every process SCRIPT starts is a member. Killed with its members on drop.
+pub struct Tree {
+    pub sh: Killed,
+    pub root: Pid,
+}
+
+impl Tree {
+    /// Starts the tree and lets SCRIPT run.
+    pub fn start(script: &str) -> Tree {
+        use std::io::Write as _;
+        let mut sh = Command::new("sh")
+            .args(["-c", &format!("read go; {script}")])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let root = Pid::new(sh.id() as i32).expect("a pid");
+        profiler().register_tree(root).expect("register the tree");
+        let mut stdin = sh.stdin.take().expect("sh's stdin");
+        writeln!(stdin, "go").expect("tell sh to go");
+        Tree {
+            sh: Killed(sh),
+            root,
+        }
+    }
+
+    /// Waits until `n` processes of the tree (the root included) are
+    /// registered; returns them.
+    pub fn wait_members(&self, n: usize, secs: u64) -> Vec<Pid> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let sums = tree_sums(self.root);
+            let alive: Vec<Pid> = profiler()
+                .list()
+                .expect("list")
+                .into_iter()
+                .filter(|p| *p == self.root || sums.get(p).is_some_and(|m| !m.1))
+                .collect();
+            if alive.len() >= n {
+                return alive;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} tree members registered: {alive:?}",
+                alive.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        // The members first (the root's pid stays theirs until it is reaped).
+        for pid in profiler().list().unwrap_or_default() {
+            if tree_sums(self.root).contains_key(&pid) && pid != self.root {
+                // SAFETY: kill(2) with a pid and a signal number.
+                unsafe { libc::kill(pid.as_raw(), libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+/// The figures of each member of the tree of `root`, from the extended
+/// ring since the last reset: the sums of its records, and whether it
+/// exited.
+pub fn tree_sums(root: Pid) -> std::collections::BTreeMap<Pid, (libpfprof::Counters, bool)> {
+    let p = profiler();
+    let region = p.map_extended().expect("map the extended ring");
+    let mut stream = p.stream_since_reset(&region).expect("stream");
+    let batch = stream.poll(&region).expect("poll");
+    assert_eq!(batch.lost, 0, "records lost");
+    let mut m = std::collections::BTreeMap::new();
+    for r in batch.records {
+        let (Some(pid), Some(r_root)) = (r.pid, r.tree_root) else {
+            continue;
+        };
+        if r_root != root {
+            continue;
+        }
+        let e = m.entry(pid).or_insert((libpfprof::Counters::ZERO, false));
+        e.0 = e.0.saturating_add(r.counters);
+        e.1 |= r.flags.contains(libpfprof::ext::RecordFlags::EXITED);
+    }
+    m
+}
