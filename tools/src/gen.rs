@@ -385,11 +385,22 @@ mod tests {
             let ex = section(&p, "EXAMPLES").unwrap_or_else(|| panic!("{name}"));
             assert!(ex.contains(".nf\n"), "{name}: {ex}");
         }
-        for (name, column) in [("monitor", "jiffies"), ("pfprof-top", "MINFLT/s")] {
+        for (name, column) in [
+            ("monitor", "jiffies"),
+            ("monitor", "tree_root"),
+            ("pfprof-top", "MINFLT/s"),
+        ] {
             let p = page(name);
             let c = section(&p, "COLUMNS").unwrap_or_else(|| panic!("{name}: no COLUMNS"));
             assert!(c.contains(column), "{name}: {c}");
         }
+        // pfprof-top's process trees: the option, the key, the fields.
+        let top = page("pfprof-top");
+        let trees = section(&top, "PROCESS TREES").unwrap_or_else(|| panic!("{top}"));
+        for w in ["tree_root", "procs", "make (+12)"] {
+            assert!(trees.contains(w), "{w}: {trees}");
+        }
+        assert!(top.contains("fold each process tree"), "{top}");
         // Code spans of the doc comments are bold.
         assert!(page("monitor").contains("\\fBmonitor > profile.dat\\fR"));
     }

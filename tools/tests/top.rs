@@ -743,33 +743,38 @@ fn tree_recording() -> (String, Vec<u64>) {
          rss_anon_bytes,rss_file_bytes,rss_shmem_bytes,swap_bytes,tree_root\n",
     );
     let mut per_tick = Vec::new();
-    let mut seq = 0;
+    // The rows without their seq: (jiffies, pid, total, exited, minor,
+    // major, root).
+    let mut rows = Vec::new();
     for i in 0..20u64 {
         let j = 5000 + 100 * i;
-        let mut line = |pid: i32, exited: u8, minor: u64, major: u64, root: i32| {
-            s += &format!(
-                "{seq},{},{j},{pid},0,{exited},{minor},{major},10000000,1048576,0,0,0,{root}\n",
-                j * 1_000_000
-            );
-            seq += 1;
-        };
-        line(7, 0, 50, 0, 0);
-        line(20, 0, 10, 0, 20);
+        rows.push((j, 7, 0, 0, 50, 0, 0));
+        rows.push((j, 20, 0, 0, 10, 0, 20));
         let mut tree = 10;
         if i < 9 {
-            line(21, 0, 30, 0, 20);
+            rows.push((j, 21, 0, 0, 30, 0, 20));
             tree += 30;
         } else if i == 9 {
-            line(21, 1, 5, 0, 20);
+            rows.push((j, 21, 0, 1, 5, 0, 20));
             tree += 5;
         }
         if i >= 5 {
-            line(22, 0, 20, 1, 20);
+            rows.push((j, 22, 0, 0, 20, 1, 20));
             tree += 21;
         }
-        s += &format!("{seq},{},{j},0,1,0,0,0,0,0,0,0,0,0\n", j * 1_000_000);
-        seq += 1;
+        rows.push((j, 0, 1, 0, 0, 0, 0));
         per_tick.push(tree);
+    }
+    for (seq, (j, pid, total, exited, minor, major, root)) in rows.into_iter().enumerate() {
+        let (cpu, rss) = if total == 1 {
+            (0, 0)
+        } else {
+            (10_000_000, 1 << 20)
+        };
+        s += &format!(
+            "{seq},{},{j},{pid},{total},{exited},{minor},{major},{cpu},{rss},0,0,0,{root}\n",
+            j * 1_000_000
+        );
     }
     (s, per_tick)
 }
