@@ -945,6 +945,8 @@ fn help_has_examples_columns_and_exit_status() {
         "-p, --pid <PID[,PID...]>",
         "-d, --delay <DURATION>",
         "--format <FORMAT>",
+        "-T, --tree",
+        "Process trees",
     ] {
         assert!(h.contains(s), "{s} in\n{h}");
     }
