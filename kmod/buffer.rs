@@ -271,6 +271,7 @@ impl Buffer {
 
     /// Publishes extended record `rec.seq` (caller serialises writers), then
     /// advances the header's `head` past it. See the protocol in [`abi`].
+    #[inline(always)]
     pub(crate) fn write_record(&self, rec: &Record) {
         let n = rec.seq;
         let r = self.record(RecordSlot::of(n));

@@ -71,7 +71,8 @@ struct task_struct *pfprof_get_process(pid_t nr, pid_t *tgid);
 struct task_struct *pfprof_get_current_process(pid_t *tgid);
 bool pfprof_may_read(struct task_struct *leader);
 bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
-			  u64 *major_faults, u64 *cpu_ns, u64 *switches);
+			  u64 *major_faults, u64 *cpu_ns, u64 *switches,
+			  bool *exited);
 
 /*
  * Returns the thread group leader of the thread `nr` (in the caller's pid
@@ -162,18 +163,20 @@ static unsigned long pfprof_switches(struct task_struct *t)
  * `*minor_faults`, `*major_faults` and `*cpu_ns` were read, if the process
  * then had only that one live thread, else ULLONG_MAX. When it is not
  * ULLONG_MAX, the leader is off every CPU now and its switch count is still
- * `*switches`, the counters are left as they are: the leader has not run
- * since, and only a running thread changes its own fault counts and CPU
- * time (the faults of get_user_pages count for the caller) or starts
- * another thread. This reads one cache line of the task instead of the
- * signal_struct, the seqlock and the thread list: most registered
- * processes sleep through most periods.
+ * `*switches`, nothing is read or written and false is returned: the
+ * leader has not run since, and only a running thread changes its own
+ * fault counts and CPU time (the faults of get_user_pages count for the
+ * caller) or starts another thread. This reads one cache line of the task
+ * instead of the signal_struct, the seqlock and the thread list: most
+ * registered processes sleep through most periods.
  *
- * Returns whether every thread has exited (the counts are final). The
- * results are plain scalars, so no struct layout is shared with Rust.
+ * Otherwise the counters are read, `*exited` says whether every thread has
+ * exited (the counts are final), and true is returned. The results are
+ * plain scalars, so no struct layout is shared with Rust.
  */
 bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
-			  u64 *major_faults, u64 *cpu_ns, u64 *switches)
+			  u64 *major_faults, u64 *cpu_ns, u64 *switches,
+			  bool *exited)
 {
 	struct signal_struct *sig = leader->signal;
 	struct task_struct *t;
@@ -217,27 +220,36 @@ bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
 	/* The one live thread is the leader: its switches stand for all. */
 	*switches = single && READ_ONCE(leader->exit_state) == 0 ? sw : ULLONG_MAX;
 	/* Every thread has exited and the leader is a zombie or gone. */
-	return READ_ONCE(leader->exit_state) != 0 &&
-	       atomic_read(&sig->live) == 0;
+	*exited = READ_ONCE(leader->exit_state) != 0 &&
+		  atomic_read(&sig->live) == 0;
+	return true;
 }
 
 /*
- * An mm RSS counter: its shared count plus every CPU's pending delta, what
- * percpu_counter_sum() computes, but without its lock (a spinlock with
- * interrupts off, which cost the sampler 4 times its per-process time):
- * the figure is exact when the counter does not move during the read (a
- * stopped process), and otherwise off by at most the one batch being
- * folded, like any figure of a running process.
+ * The mm's RSS counters, indexed by enum mm_counter_type (MM_ANONPAGES,
+ * ...), each its shared count plus every CPU's pending delta: what
+ * get_mm_counter_sum() (and so /proc/<pid>/status) computes, in one pass
+ * over the CPUs for the four, and without percpu_counter_sum()'s lock (a
+ * spinlock with interrupts off, which cost the sampler 4 times its
+ * per-process time). A figure is exact when its counter does not move
+ * during the read (a stopped process), and otherwise off by at most the
+ * one batch being folded, like any figure of a running process.
  */
-static unsigned long pfprof_mm_counter(struct mm_struct *mm, int member)
+static void pfprof_mm_counters(struct mm_struct *mm,
+			       unsigned long out[NR_MM_COUNTERS])
 {
-	struct percpu_counter *fbc = &mm->rss_stat[member];
-	s64 sum = READ_ONCE(fbc->count);
-	int cpu;
+	struct percpu_counter *fbc = mm->rss_stat;
+	s64 sum[NR_MM_COUNTERS];
+	int cpu, i;
 
-	for_each_possible_cpu(cpu)
-		sum += READ_ONCE(*per_cpu_ptr(fbc->counters, cpu));
-	return sum > 0 ? sum : 0;
+	for (i = 0; i < NR_MM_COUNTERS; i++)
+		sum[i] = READ_ONCE(fbc[i].count);
+	for_each_possible_cpu(cpu) {
+		for (i = 0; i < NR_MM_COUNTERS; i++)
+			sum[i] += READ_ONCE(*per_cpu_ptr(fbc[i].counters, cpu));
+	}
+	for (i = 0; i < NR_MM_COUNTERS; i++)
+		out[i] = sum[i] > 0 ? sum[i] : 0;
 }
 
 /*
@@ -312,10 +324,13 @@ bool pfprof_read_memory(struct task_struct *leader, struct mm_struct **cached,
 	}
 	*anon = *file = *shmem = *swap = 0;
 	if (mm) {
-		*anon = pfprof_mm_counter(mm, MM_ANONPAGES);
-		*file = pfprof_mm_counter(mm, MM_FILEPAGES);
-		*shmem = pfprof_mm_counter(mm, MM_SHMEMPAGES);
-		*swap = pfprof_mm_counter(mm, MM_SWAPENTS);
+		unsigned long c[NR_MM_COUNTERS];
+
+		pfprof_mm_counters(mm, c);
+		*anon = c[MM_ANONPAGES];
+		*file = c[MM_FILEPAGES];
+		*shmem = c[MM_SHMEMPAGES];
+		*swap = c[MM_SWAPENTS];
 		hiwater = max3(hiwater, READ_ONCE(mm->hiwater_rss),
 			       (unsigned long)(*anon + *file + *shmem));
 	}
@@ -429,6 +444,7 @@ void pfprof_tree_exit(void);
 void pfprof_tree_mark(pid_t tgid, bool member);
 bool pfprof_tree_pop(struct task_struct **child, pid_t *child_tgid,
 		     pid_t *parent_tgid, u64 *parent_start_ns);
+bool pfprof_tree_pending(void);
 u64 pfprof_tree_refused(void);
 pid_t pfprof_task_tgid_nr(struct task_struct *task);
 u64 pfprof_task_start_ns(struct task_struct *task);
@@ -440,22 +456,29 @@ pid_t pfprof_task_tgid_nr(struct task_struct *task)
 }
 
 /*
- * The command name of a referenced task, NUL-padded into 16 bytes. Read
- * without task_lock (a spinlock per record): an exec renaming the task at
- * that moment may give a mix of the two names, as a racy /proc read could.
+ * Brings `comm`, the command name last read for a referenced task,
+ * NUL-padded into 16 bytes, up to date. Read without task_lock (a spinlock
+ * per record): an exec renaming the task at that moment may give a mix of
+ * the two names, as a racy /proc read could. The kernel pads names with
+ * NULs as it sets them, so an unchanged name costs two loads and
+ * comparisons; a changed one is padded here again all the same.
  */
 void pfprof_task_comm(struct task_struct *task, char *comm);
 
 void pfprof_task_comm(struct task_struct *task, char *comm)
 {
+	char now[TASK_COMM_LEN];
 	int i;
 
 	BUILD_BUG_ON(TASK_COMM_LEN != 16);
-	for (i = 0; i < TASK_COMM_LEN; i++)
-		comm[i] = READ_ONCE(task->comm[i]);
-	comm[TASK_COMM_LEN - 1] = '\0';
-	for (i = strnlen(comm, TASK_COMM_LEN); i < TASK_COMM_LEN; i++)
-		comm[i] = '\0';
+	/* One racy copy (see above): the bytes, not a string, are read. */
+	memcpy(now, task->comm, TASK_COMM_LEN);
+	if (!memcmp(now, comm, TASK_COMM_LEN))
+		return;
+	now[TASK_COMM_LEN - 1] = '\0';
+	for (i = strnlen(now, TASK_COMM_LEN); i < TASK_COMM_LEN; i++)
+		now[i] = '\0';
+	memcpy(comm, now, TASK_COMM_LEN);
 }
 
 /* The start time (CLOCK_MONOTONIC ns) of a referenced task. */
@@ -499,7 +522,7 @@ static void pfprof_fork_probe(void *data, struct task_struct *parent,
 	item->child_tgid = ctgid;
 	item->parent_tgid = ptgid;
 	item->parent_start_ns = READ_ONCE(parent->group_leader)->start_time;
-	pfprof_tree_len++;
+	WRITE_ONCE(pfprof_tree_len, pfprof_tree_len + 1);
 	set_bit(ctgid, pfprof_tree_members);
 	spin_unlock_irqrestore(&pfprof_tree_lock, flags);
 }
@@ -598,9 +621,24 @@ bool pfprof_tree_pop(struct task_struct **child, pid_t *child_tgid,
 	*parent_start_ns = item->parent_start_ns;
 	item->child = NULL;
 	pfprof_tree_first = (pfprof_tree_first + 1) % PFPROF_TREE_QUEUE;
-	pfprof_tree_len--;
+	WRITE_ONCE(pfprof_tree_len, pfprof_tree_len - 1);
 	spin_unlock_irqrestore(&pfprof_tree_lock, flags);
 	return true;
+}
+
+/*
+ * Whether forks may be pending, without the lock: the tick's fast path,
+ * which pops only when this says so. A fork queued before something the
+ * caller observed earlier is seen: a member's exit, which the caller saw
+ * as its signal_struct's `live` at 0, came after the probe ran in it, and
+ * the exit's atomic_dec_and_test() of `live` is a full barrier after the
+ * probe's store to the queue's length; the read barrier here orders this
+ * load after the caller's.
+ */
+bool pfprof_tree_pending(void)
+{
+	smp_rmb();
+	return READ_ONCE(pfprof_tree_len) != 0;
 }
 
 /* Forks refused because the queue was full, since load. */
@@ -626,6 +664,11 @@ void pfprof_tree_mark(pid_t tgid, bool member)
 
 bool pfprof_tree_pop(struct task_struct **child, pid_t *child_tgid,
 		     pid_t *parent_tgid, u64 *parent_start_ns)
+{
+	return false;
+}
+
+bool pfprof_tree_pending(void)
 {
 	return false;
 }

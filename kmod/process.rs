@@ -19,7 +19,7 @@ pub(crate) struct Counters {
     exited: bool,
     /// The leader's context switches when these were read, if it was then
     /// the only live thread; [`NO_SWITCHES`] otherwise (see
-    /// [`Process::counters_after`]).
+    /// [`Process::update_counters`]).
     switches: u64,
 }
 
@@ -79,6 +79,7 @@ extern "C" {
         major_faults: *mut u64,
         cpu_ns: *mut u64,
         switches: *mut u64,
+        exited: *mut bool,
     ) -> bool;
     fn pfprof_read_memory(
         leader: *mut c_void,
@@ -183,13 +184,12 @@ impl Process {
         unsafe { pfprof_task_start_ns(self.as_ptr()) }
     }
 
-    /// The command name (the leader's comm), NUL-padded. Does not sleep.
-    pub(crate) fn comm(&self) -> [u8; 16] {
-        let mut comm = [0u8; 16];
+    /// Brings `comm`, the command name (the leader's comm, NUL-padded)
+    /// last read, up to date. Does not sleep.
+    pub(crate) fn update_comm(&self, comm: &mut [u8; 16]) {
         // SAFETY: `self.leader` holds a reference, so the task is valid;
-        // `comm` has room for the 16 bytes the glue writes.
+        // `comm` has the 16 bytes the glue reads and writes.
         unsafe { pfprof_task_comm(self.as_ptr(), comm.as_mut_ptr()) };
-        comm
     }
 
     /// The process that contains thread `nr` (in the caller's pid namespace).
@@ -225,29 +225,30 @@ impl Process {
 
     /// Reads the counters of the whole thread group. Does not sleep.
     pub(crate) fn counters(&self) -> Counters {
-        self.counters_after(&Counters::default())
+        let mut c = Counters::default();
+        self.update_counters(&mut c);
+        c
     }
 
-    /// The counters of the whole thread group, given those read last for
-    /// this process: when it is single-threaded and its thread has not run
-    /// since (it is off every CPU and has not been switched out again), they
-    /// are `last` as they are, known from one cache line of the task; else
-    /// read in full. Does not sleep.
-    pub(crate) fn counters_after(&self, last: &Counters) -> Counters {
-        let mut out = *last;
+    /// Brings `c`, the counters last read for this process, up to date,
+    /// and returns whether they were read: they are not, and stay as they
+    /// are, when the process is single-threaded and its thread has not run
+    /// since (it is off every CPU and has not been switched out again),
+    /// which one cache line of the task tells. Does not sleep.
+    pub(crate) fn update_counters(&self, c: &mut Counters) -> bool {
         // SAFETY: The task is referenced, so it and its signal_struct are
-        // valid even after it exited; the four pointers are valid places
+        // valid even after it exited; the five pointers are valid places
         // to write.
-        out.exited = unsafe {
+        unsafe {
             pfprof_read_counters(
                 self.as_ptr(),
-                &mut out.minor_faults,
-                &mut out.major_faults,
-                &mut out.cpu_ns,
-                &mut out.switches,
+                &mut c.minor_faults,
+                &mut c.major_faults,
+                &mut c.cpu_ns,
+                &mut c.switches,
+                &mut c.exited,
             )
-        };
-        out
+        }
     }
 
     /// Reads the memory footprint of the process, through `mm`, which keeps

@@ -79,6 +79,9 @@ struct Inner {
     /// Tree members' new processes refused here (limit, pid reuse, parent
     /// no longer a member), since load; the probe counts its own.
     tree_refused: u64,
+    /// Room for the tree members a tick finds exited, kept from tick to
+    /// tick (empty between ticks).
+    gone: KVec<Gone>,
 }
 
 /// A tree member the tick found exited, and so dropped.
@@ -89,7 +92,7 @@ type Gone = (i32, TreeTag);
 /// dropped since the last call (by the tick that calls this), whose forks
 /// may still be queued.
 fn adopt_forks(inner: &mut Inner, gone: &[Gone]) {
-    if !inner.forks {
+    if !inner.forks || !tree::pending() {
         return;
     }
     let now_ns = sampler::now_ns();
@@ -158,18 +161,13 @@ unsafe extern "C" fn sampler_work(_work: *mut bindings::work_struct) {
     }
 }
 
-/// Adds one process's record to the tick's totals record: the per-period
-/// counters and the memory figures are sums over the processes (saturating,
-/// though no real sum comes near); the peak is left 0.
+/// Adds one process's per-period counters to the tick's totals record
+/// (saturating, though no real sum comes near).
 fn add_to_totals(total: &mut abi::Record, rec: &abi::Record) {
     let sum = |a: &mut u64, b: u64| *a = a.saturating_add(b);
     sum(&mut total.minor_faults, rec.minor_faults);
     sum(&mut total.major_faults, rec.major_faults);
     sum(&mut total.cpu_ns, rec.cpu_ns);
-    sum(&mut total.rss_anon_bytes, rec.rss_anon_bytes);
-    sum(&mut total.rss_file_bytes, rec.rss_file_bytes);
-    sum(&mut total.rss_shmem_bytes, rec.rss_shmem_bytes);
-    sum(&mut total.swap_bytes, rec.swap_bytes);
 }
 
 impl Profiler {
@@ -190,6 +188,7 @@ impl Profiler {
                     trees: false,
                     tree_limit: tree::LIMIT_DEFAULT,
                     tree_refused: 0,
+                    gone: KVec::new(),
                 },
                 "Profiler::inner"
             ),
@@ -474,25 +473,28 @@ impl Profiler {
         };
         let mut sampled = 0u64;
         let buffer = &self.buffer;
-        let ext_head = &mut inner.ext_head;
         // Tree members that exit are kept aside until the forks queued
         // since the adoption above are adopted (a parent may fork and exit
-        // in between). Room for all, allocated here: the walk must not.
-        let mut gone: KVec<Gone> = if inner.trees {
-            KVec::with_capacity(inner.registry.len(), GFP_KERNEL).unwrap_or_default()
-        } else {
-            KVec::new()
-        };
+        // in between). Room for all, grown here if need be: the walk must
+        // not allocate.
+        let mut gone = core::mem::take(&mut inner.gone);
+        // SAFETY: 0 is at most the capacity, and `Gone` is `Copy`: nothing
+        // needs dropping.
+        unsafe { gone.set_len(0) };
+        if inner.trees && gone.capacity() < inner.registry.len() {
+            // On failure the walk's pushes try without sleeping.
+            let _ = gone.reserve(inner.registry.len(), GFP_KERNEL);
+        }
+        let ext_head = &mut inner.ext_head;
         // Record numbers wrap (after 2^64 records, centuries at any rate);
         // per-period sums and statistics saturate instead.
-        inner.registry.sample(|d| {
-            let bytes = |pages: u64| pages.saturating_mul(abi::PAGE_SIZE);
-            let m = &d.memory;
+        let memory = inner.registry.sample(|d| {
+            let m = d.shown;
             let mut flags = 0;
             if d.exited {
                 flags |= abi::RECORD_EXITED;
             }
-            if !m.has_mm {
+            if m.no_mm {
                 flags |= abi::RECORD_NO_MM;
             }
             let rec = abi::Record {
@@ -504,19 +506,19 @@ impl Profiler {
                 minor_faults: d.minor_faults,
                 major_faults: d.major_faults,
                 cpu_ns: d.cpu_ns,
-                rss_anon_bytes: bytes(m.anon_pages),
-                rss_file_bytes: bytes(m.file_pages),
-                rss_shmem_bytes: bytes(m.shmem_pages),
-                swap_bytes: bytes(m.swap_pages),
-                rss_peak_bytes: bytes(m.peak_pages),
+                rss_anon_bytes: m.rss_anon_bytes,
+                rss_file_bytes: m.rss_file_bytes,
+                rss_shmem_bytes: m.rss_shmem_bytes,
+                swap_bytes: m.swap_bytes,
+                rss_peak_bytes: m.rss_peak_bytes,
                 tree_root: d.tree.map_or(0, |t| t.root),
-                comm: d.comm,
+                comm: m.comm,
                 ..Default::default()
             };
             if let (true, Some(t)) = (d.exited, d.tree) {
                 // Within the capacity reserved: does not allocate (if that
                 // failed, the exited member's last forks are refused).
-                let _ = gone.push((d.pid, t), GFP_NOWAIT);
+                let _ = gone.push((d.pid, *t), GFP_NOWAIT);
             }
             buffer.write_record(&rec);
             *ext_head = ext_head.wrapping_add(1);
@@ -529,6 +531,14 @@ impl Profiler {
                 tree::mark(*pid, false);
             }
         }
+        inner.gone = gone;
+        // The memory figures are summed by the registry (the peak is left 0).
+        [
+            total.rss_anon_bytes,
+            total.rss_file_bytes,
+            total.rss_shmem_bytes,
+            total.swap_bytes,
+        ] = memory.to_u64();
         total.seq = inner.ext_head;
         buffer.write_record(&total);
         inner.ext_head = inner.ext_head.wrapping_add(1);

@@ -9,6 +9,7 @@
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 
+use crate::abi;
 use crate::process::{Counters, Memory, MmRef, Process};
 
 /// One registered process.
@@ -22,17 +23,49 @@ pub(crate) struct Entry {
     pub(crate) registered_ns: u64,
     /// `jiffies` at registration.
     pub(crate) registered_jiffies: u64,
-    /// The memory figures last read. Their peak is the largest read so
-    /// far: it never decreases, though the kernel's own figure for an exited
-    /// process (ru_maxrss, from approximate per-cpu counts) may be a little
-    /// lower than the exact VmHWM read while it ran.
-    memory: Memory,
-    /// Periods since `memory` was read; `None` before the first read.
-    memory_age: Option<u32>,
+    /// The memory figures and command name last read.
+    shown: Shown,
+    /// Periods since `shown` was read; `None` before the first read.
+    shown_age: Option<u32>,
     /// The memory map the figures are read from.
     mm: MmRef,
     /// The process tree it is a member (or the root) of.
     pub(crate) tree: Option<TreeTag>,
+}
+
+/// What a process's records repeat between reads of its memory map (see
+/// [`Entry::refresh`]): its memory figures, in bytes as the records carry
+/// them, and its command name.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Shown {
+    pub(crate) rss_anon_bytes: u64,
+    pub(crate) rss_file_bytes: u64,
+    pub(crate) rss_shmem_bytes: u64,
+    pub(crate) swap_bytes: u64,
+    /// The largest peak read so far: it never decreases, though the
+    /// kernel's own figure for an exited process (ru_maxrss, from
+    /// approximate per-cpu counts) may be a little lower than the exact
+    /// VmHWM read while it ran.
+    pub(crate) rss_peak_bytes: u64,
+    /// No thread has a memory map any more (the figures but the peak are 0).
+    pub(crate) no_mm: bool,
+    pub(crate) comm: [u8; 16],
+}
+
+impl Shown {
+    /// The figures of `m` (pages), the peak at least `self`'s, and `comm`.
+    fn of(m: &Memory, comm: [u8; 16], earlier: &Shown) -> Shown {
+        let bytes = |pages: u64| pages.saturating_mul(abi::PAGE_SIZE);
+        Shown {
+            rss_anon_bytes: bytes(m.anon_pages),
+            rss_file_bytes: bytes(m.file_pages),
+            rss_shmem_bytes: bytes(m.shmem_pages),
+            swap_bytes: bytes(m.swap_pages),
+            rss_peak_bytes: bytes(m.peak_pages).max(earlier.rss_peak_bytes),
+            no_mm: !m.has_mm,
+            comm,
+        }
+    }
 }
 
 /// A tree member's tree, and what identifies the member itself.
@@ -42,6 +75,47 @@ pub(crate) struct TreeTag {
     pub(crate) root: i32,
     /// The member's start time (see [`Process::start_ns`]).
     pub(crate) start_ns: u64,
+}
+
+/// Sums of memory figures over processes, exact (no real sum comes near
+/// 2^128 bytes).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct MemorySums {
+    rss_anon_bytes: u128,
+    rss_file_bytes: u128,
+    rss_shmem_bytes: u128,
+    swap_bytes: u128,
+}
+
+impl MemorySums {
+    fn add(&mut self, s: &Shown) {
+        let add = |sum: &mut u128, v: u64| *sum = sum.wrapping_add(u128::from(v));
+        add(&mut self.rss_anon_bytes, s.rss_anon_bytes);
+        add(&mut self.rss_file_bytes, s.rss_file_bytes);
+        add(&mut self.rss_shmem_bytes, s.rss_shmem_bytes);
+        add(&mut self.swap_bytes, s.swap_bytes);
+    }
+
+    /// Takes away figures added before (so never below 0).
+    fn sub(&mut self, s: &Shown) {
+        let sub = |sum: &mut u128, v: u64| *sum = sum.wrapping_sub(u128::from(v));
+        sub(&mut self.rss_anon_bytes, s.rss_anon_bytes);
+        sub(&mut self.rss_file_bytes, s.rss_file_bytes);
+        sub(&mut self.rss_shmem_bytes, s.rss_shmem_bytes);
+        sub(&mut self.swap_bytes, s.swap_bytes);
+    }
+
+    /// The sums in the totals record's fields: `rss_anon_bytes`,
+    /// `rss_file_bytes`, `rss_shmem_bytes`, `swap_bytes` (saturated).
+    pub(crate) fn to_u64(self) -> [u64; 4] {
+        let sat = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+        [
+            sat(self.rss_anon_bytes),
+            sat(self.rss_file_bytes),
+            sat(self.rss_shmem_bytes),
+            sat(self.swap_bytes),
+        ]
+    }
 }
 
 /// A process that neither ran nor faulted in a period has its memory
@@ -64,8 +138,8 @@ impl Entry {
             last: counters,
             registered_ns: now_ns,
             registered_jiffies: now_jiffies,
-            memory: Memory::default(),
-            memory_age: None,
+            shown: Shown::default(),
+            shown_age: None,
             mm: MmRef::new(),
             tree: None,
         }
@@ -81,34 +155,46 @@ impl Entry {
             last: Counters::default(),
             registered_ns: now_ns,
             registered_jiffies: now_jiffies,
-            memory: Memory::default(),
-            memory_age: None,
+            shown: Shown::default(),
+            shown_age: None,
             mm: MmRef::new(),
             tree: Some(TreeTag { root, start_ns }),
         }
     }
 
-    /// The memory figures for this sample: read again if the process was
-    /// `active` in the period (it ran, faulted or exited), on the first
-    /// sample, and every [`MEMORY_REFRESH_PERIODS`]; else the last ones.
-    fn memory_now(&mut self, active: bool) -> Memory {
-        let age = match self.memory_age {
+    /// Brings the memory figures and the command name up to date for this
+    /// sample: read again if the process was `active` in the period (it
+    /// ran, faulted or exited), on the first sample, and every
+    /// [`MEMORY_REFRESH_PERIODS`]; else the last ones stand. Only a running
+    /// thread of the process renames it (exec, `PR_SET_NAME`, a write to
+    /// its `/proc/<pid>/comm`), so a name read when it ran stays exact.
+    /// Updates `sums` when it does.
+    #[inline]
+    fn refresh(&mut self, active: bool, sums: &mut MemorySums) {
+        match self.shown_age {
+            Some(age) if !active && age < MEMORY_REFRESH_PERIODS - 1 => {
+                self.shown_age = Some(age + 1);
+            }
             // The first read: later refreshes of processes registered
             // together are spread over the periods, by pid.
-            None => Some(self.process.tgid().unsigned_abs() % MEMORY_REFRESH_PERIODS),
-            Some(age) if active || age.saturating_add(1) >= MEMORY_REFRESH_PERIODS => Some(0),
-            Some(age) => {
-                self.memory_age = Some(age.saturating_add(1));
-                None
-            }
-        };
-        if let Some(age) = age {
-            let mut m = self.process.memory(&mut self.mm);
-            m.peak_pages = m.peak_pages.max(self.memory.peak_pages);
-            self.memory = m;
-            self.memory_age = Some(age);
+            None => self.reread(
+                self.process.tgid().unsigned_abs() % MEMORY_REFRESH_PERIODS,
+                sums,
+            ),
+            Some(_) => self.reread(0, sums),
         }
-        self.memory
+    }
+
+    /// Reads the memory figures and the command name; `age` periods old.
+    fn reread(&mut self, age: u32, sums: &mut MemorySums) {
+        let m = self.process.memory(&mut self.mm);
+        let mut comm = self.shown.comm;
+        self.process.update_comm(&mut comm);
+        let shown = Shown::of(&m, comm, &self.shown);
+        sums.sub(&self.shown);
+        sums.add(&shown);
+        self.shown = shown;
+        self.shown_age = Some(age);
     }
 }
 
@@ -121,19 +207,17 @@ pub(crate) fn reserve() -> Result<Reservation> {
 }
 
 /// One process's figures for one period.
-pub(crate) struct Delta {
+pub(crate) struct Delta<'a> {
     pub(crate) pid: i32,
     pub(crate) minor_faults: u64,
     pub(crate) major_faults: u64,
     pub(crate) cpu_ns: u64,
     /// The process exited: this is its last delta, and it is now dropped.
     pub(crate) exited: bool,
-    /// Its memory footprint at the sample.
-    pub(crate) memory: Memory,
+    /// Its memory footprint and command name at the sample.
+    pub(crate) shown: &'a Shown,
     /// Its tree, if a tree member.
-    pub(crate) tree: Option<TreeTag>,
-    /// Its command name.
-    pub(crate) comm: [u8; 16],
+    pub(crate) tree: Option<&'a TreeTag>,
 }
 
 /// The registry.
@@ -141,6 +225,8 @@ pub(crate) struct Registry {
     tree: RBTree<i32, Entry>,
     /// Entries in `tree`.
     len: usize,
+    /// The sums of the entries' memory figures (`Entry::shown`).
+    sums: MemorySums,
 }
 
 impl Registry {
@@ -148,6 +234,7 @@ impl Registry {
         Registry {
             tree: RBTree::new(),
             len: 0,
+            sums: MemorySums::default(),
         }
     }
 
@@ -181,6 +268,7 @@ impl Registry {
     pub(crate) fn remove(&mut self, pid: i32) -> Option<Entry> {
         let entry = self.tree.remove(&pid)?;
         self.len = self.len.saturating_sub(1);
+        self.sums.sub(&entry.shown);
         Some(entry)
     }
 
@@ -200,31 +288,42 @@ impl Registry {
 
     /// Samples every process: calls `f` with its delta since the last
     /// sample, and drops the processes that exited after their last delta.
-    /// Does not allocate or sleep (dropping an exited entry frees memory and
+    /// Returns the sums of the memory figures `f` was given. Does not
+    /// allocate or sleep (dropping an exited entry frees memory and
     /// releases a task reference, neither of which sleeps).
-    pub(crate) fn sample(&mut self, mut f: impl FnMut(&Delta)) {
+    pub(crate) fn sample(&mut self, mut f: impl FnMut(&Delta<'_>)) -> MemorySums {
+        // The figures of the processes dropped in the walk, which the
+        // registry's sums lose.
+        let mut dropped = MemorySums::default();
+        let sums = &mut self.sums;
         let mut cursor = self.tree.cursor_front();
         while let Some(mut c) = cursor {
             let (&pid, entry) = c.current_mut();
-            let now = entry.process.counters_after(&entry.last);
-            let (minor_faults, major_faults, cpu_ns) = now.since(&entry.last);
-            entry.last = now;
-            let exited = now.exited();
+            let last = &mut entry.last;
+            let earlier = *last;
+            let (minor_faults, major_faults, cpu_ns) = if entry.process.update_counters(last) {
+                last.since(&earlier)
+            } else {
+                (0, 0, 0)
+            };
+            let exited = last.exited();
             let active = exited || minor_faults > 0 || major_faults > 0 || cpu_ns > 0;
-            let memory = entry.memory_now(active);
+            entry.refresh(active, sums);
             f(&Delta {
                 pid,
                 minor_faults,
                 major_faults,
                 cpu_ns,
                 exited,
-                memory,
-                tree: entry.tree,
-                comm: entry.process.comm(),
+                shown: &entry.shown,
+                tree: entry.tree.as_ref(),
             });
             cursor = if exited {
                 // The cursor moves to the next entry, or to the previous one
                 // when this was the last: then the walk is over.
+                let shown = c.current().1.shown;
+                sums.sub(&shown);
+                dropped.add(&shown);
                 let (next, _removed) = c.remove_current();
                 self.len = self.len.saturating_sub(1);
                 next.filter(|n| *n.current().0 > pid)
@@ -232,5 +331,11 @@ impl Registry {
                 c.move_next()
             };
         }
+        let mut all = *sums;
+        all.rss_anon_bytes = all.rss_anon_bytes.wrapping_add(dropped.rss_anon_bytes);
+        all.rss_file_bytes = all.rss_file_bytes.wrapping_add(dropped.rss_file_bytes);
+        all.rss_shmem_bytes = all.rss_shmem_bytes.wrapping_add(dropped.rss_shmem_bytes);
+        all.swap_bytes = all.swap_bytes.wrapping_add(dropped.swap_bytes);
+        all
     }
 }

@@ -43,6 +43,7 @@ extern "C" {
         parent_tgid: *mut i32,
         parent_start_ns: *mut u64,
     ) -> bool;
+    fn pfprof_tree_pending() -> bool;
     fn pfprof_tree_refused() -> u64;
 }
 
@@ -85,6 +86,13 @@ pub(crate) struct Fork {
     pub(crate) parent_tgid: i32,
     /// The parent's start time, to tell it from a later process with its pid.
     pub(crate) parent_start_ns: u64,
+}
+
+/// Whether forks may be pending (a lockless read: no fork queued before
+/// what the caller saw earlier, such as a member's exit, is missed).
+pub(crate) fn pending() -> bool {
+    // SAFETY: Reads a counter, with a read barrier.
+    unsafe { pfprof_tree_pending() }
 }
 
 /// The oldest pending fork, if any.
