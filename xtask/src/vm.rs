@@ -38,6 +38,13 @@ pub enum Accel {
     Kvm,
     /// Software emulation: slow but works everywhere.
     Tcg,
+    /// Software emulation with instruction counting: the guest's clocks
+    /// advance one nanosecond per instruction executed (one vCPU at a
+    /// time), so a time measured in the guest is an instruction count,
+    /// the same from run to run whatever else loads the host. For A/B
+    /// comparisons of code paths (`lab/sampler-ab.sh`); memory costs (cache
+    /// and TLB misses) are not counted.
+    Icount,
 }
 
 /// `cargo xtask vm`: run CMD as root in the lab VM and exit with its exit
@@ -300,6 +307,14 @@ pub fn run(args: &VmArgs, capture: bool) -> Result<Outcome> {
     let mut qemu = Command::new("qemu-system-x86_64");
     match accel {
         Accel::Kvm => qemu.args(["-accel", "kvm", "-cpu", "host"]),
+        Accel::Icount => qemu.args([
+            "-accel",
+            "tcg,thread=single",
+            "-icount",
+            "shift=0,sleep=off",
+            "-cpu",
+            "max",
+        ]),
         _ => qemu.args(["-accel", "tcg,thread=multi", "-cpu", "max"]),
     };
     qemu.args(["-nodefaults", "-display", "none", "-no-reboot"])
