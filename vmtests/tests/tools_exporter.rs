@@ -106,32 +106,15 @@ fn prometheus_stores_the_modules_exact_figures() {
 fn tree_members_are_labelled_with_their_root() {
     require_lab();
     clean_slate();
-    // A shell registered as a tree root, which forks a sleep once told to.
-    let mut sh = std::process::Command::new("sh")
-        .args(["-c", "read go; sleep 60 & wait"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn sh");
-    let root = Pid::new(sh.id() as i32).expect("a pid");
-    profiler().register_tree(root).expect("register the tree");
-    {
-        use std::io::Write as _;
-        let mut stdin = sh.stdin.take().expect("sh's stdin");
-        writeln!(stdin, "go").expect("tell sh to fork");
-    }
-    // The sleep is registered at the sampler's next tick.
-    let t = Instant::now();
-    let member = loop {
-        let pids = profiler().list().expect("list");
-        if let Some(&p) = pids.iter().find(|&&p| p != root) {
-            break p;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "the fork was not followed: {pids:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    // A shell registered as a tree root, which forks a sleep; the sleep is
+    // registered at the sampler's next tick.
+    let tree = Tree::start("sleep 60 & wait");
+    let root = tree.root;
+    let member = tree
+        .wait_members(2, 10)
+        .into_iter()
+        .find(|&p| p != root)
+        .expect("the fork was followed");
     let exporter = prom::Exporter::start(&bin("pfprof"), &["exporter", "--listen", "127.0.0.1:0"]);
     let want = [
         format!(
@@ -157,9 +140,6 @@ fn tree_members_are_labelled_with_their_root() {
     );
     prom::assert_stops(exporter, libc::SIGTERM, Duration::from_secs(5));
     // The sleep and the shell go; the registry empties.
-    // SAFETY: kill(2) with a pid and a signal number; no memory is shared.
-    unsafe { libc::kill(member.as_raw(), libc::SIGKILL) };
-    let _ = sh.kill();
-    let _ = sh.wait();
+    drop(tree);
     clean_slate();
 }
