@@ -478,9 +478,6 @@ impl Profiler {
         // in between). Room for all, grown here if need be: the walk must
         // not allocate.
         let mut gone = core::mem::take(&mut inner.gone);
-        // SAFETY: 0 is at most the capacity, and `Gone` is `Copy`: nothing
-        // needs dropping.
-        unsafe { gone.set_len(0) };
         if inner.trees && gone.capacity() < inner.registry.len() {
             // On failure the walk's pushes try without sleeping.
             let _ = gone.reserve(inner.registry.len(), GFP_KERNEL);
@@ -531,6 +528,9 @@ impl Profiler {
                 tree::mark(*pid, false);
             }
         }
+        // SAFETY: 0 is at most the capacity, and `Gone` is `Copy`: nothing
+        // needs dropping.
+        unsafe { gone.set_len(0) };
         inner.gone = gone;
         // The memory figures are summed by the registry (the peak is left 0).
         [
