@@ -44,6 +44,12 @@ ip link set lo up 2>/dev/null
 status() { echo "$2" >"$PFPROF_RUN/$1"; }
 
 if [ -n "$PFPROF_SWAP_DEV" ]; then
+	# Swapping out of a few hundred MiB of RAM, the swap device's own
+	# driver allocates without sleeping (virtio_blk's indirect descriptors,
+	# GFP_ATOMIC); with the default reserve (about 2.5 MiB here) such an
+	# allocation can fail and the kernel logs a page allocation failure
+	# with its call trace. A larger reserve keeps reclaim ahead of it.
+	echo 16384 >/proc/sys/vm/min_free_kbytes
 	if ! swapon "$PFPROF_SWAP_DEV"; then
 		echo "lab: swapon $PFPROF_SWAP_DEV failed" >&2
 		status setup_failed swapon
