@@ -140,7 +140,7 @@ struct pfprof_status {
 	__u64 samples_lost;    /* classic samples that overwrote an unread slot */
 	__u64 records_written; /* extended records since load or reset */
 	__u64 ticks;           /* sampler ticks since load or reset */
-	__u64 overruns;        /* schedule restarts: > 10 periods behind */
+	__u64 overruns;        /* deadlines skipped: > 10 periods behind */
 	__u64 process_samples; /* sum over ticks of processes sampled */
 	__u64 cost_total_ns;   /* time spent sampling */
 	__u64 cost_last_ns;    /* time the last tick took */

@@ -241,7 +241,7 @@ pub struct Status {
     /// Sampler ticks since load or reset.
     pub ticks: u64,
     /// Times the sampler fell more than 10 periods behind its deadlines and
-    /// restarted its schedule (a late sampler otherwise catches up).
+    /// skipped the ones it missed (a late sampler otherwise catches up).
     pub overruns: u64,
     /// Process samples taken (sum over ticks of processes sampled).
     pub process_samples: u64,

@@ -4,8 +4,8 @@
  * bindings lack (struct proc_ops), and operations that exist only as inline
  * functions or macros (rcu_read_lock, for_each_thread, the signal_struct
  * stats seqlock, task_lock and the mm's RSS counters, __task_cred,
- * INIT_DELAYED_WORK, hrtimer_start, vm_flags_clear). Each function is small and called
- * from exactly one safe Rust wrapper.
+ * INIT_WORK, hrtimer_forward_now, vm_flags_clear). Each function is small and
+ * called from exactly one safe Rust wrapper.
  */
 #include <linux/cred.h>
 #include <linux/fs.h>
@@ -341,60 +341,92 @@ bool pfprof_read_memory(struct task_struct *leader, struct mm_struct **cached,
 /* --- The sampler (sampler.rs) -------------------------------------------- */
 
 /*
- * The sampler's clock: a high-resolution timer on absolute CLOCK_MONOTONIC
- * deadlines that queues the sampler's delayed work (with no delay) when it
- * fires. sampler.rs lays out the same struct (ClockCells); init checks the
- * size.
+ * The sampler's clock: a periodic high-resolution timer on a grid of
+ * absolute CLOCK_MONOTONIC deadlines (first, first + period, ...) that
+ * queues the sampler's work item when it fires. It re-arms itself in its
+ * callback (hrtimer_forward_now, as periodic timers do), under the timer
+ * base's lock that expiry holds anyway, so a tick neither takes that lock
+ * nor reprograms the clock event device. sampler.rs lays out the same
+ * struct (ClockCells); init checks the size.
  */
 struct pfprof_clock {
-	struct delayed_work work;
+	struct work_struct work;
 	struct hrtimer timer;
+	/* Written only while the timer is cancelled; read by its callback. */
+	u64 period_ns;
 };
 
 int pfprof_clock_init(struct pfprof_clock *c, size_t size, work_func_t fn);
-void pfprof_clock_arm(struct pfprof_clock *c, u64 deadline_ns);
+void pfprof_clock_start(struct pfprof_clock *c, u64 first_ns, u64 period_ns);
+void pfprof_clock_pause(struct pfprof_clock *c);
+void pfprof_clock_kick(struct pfprof_clock *c);
 void pfprof_clock_stop(struct pfprof_clock *c);
 
-/* Hard interrupt context: queues the work and nothing else. */
+/*
+ * Hard interrupt context: moves the timer to the first deadline of its grid
+ * still ahead (the periods missed are not queued one by one: the work
+ * counts them from its own schedule) and queues the work, a no-op if it is
+ * pending already or disabled (pfprof_clock_stop).
+ */
 static enum hrtimer_restart pfprof_clock_fired(struct hrtimer *timer)
 {
 	struct pfprof_clock *c = container_of(timer, struct pfprof_clock, timer);
 
-	/* A no-op once the work is disabled (pfprof_clock_stop). */
-	queue_delayed_work_on(WORK_CPU_UNBOUND, system_highpri_wq, &c->work, 0);
-	return HRTIMER_NORESTART;
+	hrtimer_forward_now(timer, ns_to_ktime(READ_ONCE(c->period_ns)));
+	queue_work_on(WORK_CPU_UNBOUND, system_highpri_wq, &c->work);
+	return HRTIMER_RESTART;
 }
 
 int pfprof_clock_init(struct pfprof_clock *c, size_t size, work_func_t fn)
 {
 	if (WARN_ON(size != sizeof(*c)))
 		return -EINVAL;
-	INIT_DELAYED_WORK(&c->work, fn);
+	INIT_WORK(&c->work, fn);
 	hrtimer_init(&c->timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS);
 	c->timer.function = pfprof_clock_fired;
+	c->period_ns = NSEC_PER_MSEC;
 	return 0;
 }
 
 /*
- * (Re)arms the timer for `deadline_ns` (CLOCK_MONOTONIC); a deadline that
- * has passed fires at once. Any context.
+ * (Re)starts the timer on a new grid: first at `first_ns` (CLOCK_MONOTONIC;
+ * a deadline that has passed fires at once), then every `period_ns`.
+ * Process context (it waits for a running callback); never under a lock the
+ * callback takes (it takes none of the module's).
  */
-void pfprof_clock_arm(struct pfprof_clock *c, u64 deadline_ns)
+void pfprof_clock_start(struct pfprof_clock *c, u64 first_ns, u64 period_ns)
 {
-	hrtimer_start(&c->timer, ns_to_ktime(deadline_ns), HRTIMER_MODE_ABS);
+	hrtimer_cancel(&c->timer);
+	WRITE_ONCE(c->period_ns, period_ns);
+	hrtimer_start(&c->timer, ns_to_ktime(first_ns), HRTIMER_MODE_ABS);
+}
+
+/*
+ * Stops the timer until the next start; a work it queued still runs.
+ * Process context, as above.
+ */
+void pfprof_clock_pause(struct pfprof_clock *c)
+{
+	hrtimer_cancel(&c->timer);
+}
+
+/* Queues the work now (a late sampler catching up). Any context. */
+void pfprof_clock_kick(struct pfprof_clock *c)
+{
+	queue_work_on(WORK_CPU_UNBOUND, system_highpri_wq, &c->work);
 }
 
 /*
  * Stops the clock for good: cancels the timer, waiting for its callback,
  * then cancels and disables the work, waiting for a running instance. The
- * caller makes sure that nothing re-arms the timer after the first step
- * (the work function checks a stopping flag under the lock that the
- * caller set it under). Sleeps.
+ * caller makes sure that nothing starts the timer or kicks the work after
+ * the first step (the work function checks a stopping flag under the lock
+ * that the caller set it under). Sleeps.
  */
 void pfprof_clock_stop(struct pfprof_clock *c)
 {
 	hrtimer_cancel(&c->timer);
-	disable_delayed_work_sync(&c->work);
+	disable_work_sync(&c->work);
 }
 
 /* --- mmap (buffer.rs) ---------------------------------------------------- */

@@ -16,7 +16,7 @@ use crate::abi;
 use crate::buffer::{Buffer, ClassicSlot};
 use crate::process::Process;
 use crate::registry::{self, Entry, Registry, TreeTag};
-use crate::sampler::{self, Clock, Schedule, HZ};
+use crate::sampler::{self, Clock, Next, Schedule, HZ};
 use crate::tree;
 
 /// Who an operation is about.
@@ -57,11 +57,11 @@ struct Counts {
 struct Inner {
     registry: Registry,
     schedule: Schedule,
-    /// The sampler work is queued or running (it clears this when it finds
-    /// the registry empty, under the lock, instead of re-arming).
+    /// The sampler's timer runs (the work clears this when it finds the
+    /// registry empty, under the lock, and stops the timer).
     running: bool,
-    /// The module is unloading: the sampler must not re-arm, nothing may
-    /// start it again.
+    /// The module is unloading: nothing may start the timer or queue the
+    /// work again.
     stopping: bool,
     /// Next classic sample number (its slot: [`ClassicSlot::of`]).
     classic_next: u64,
@@ -139,7 +139,8 @@ pub(crate) struct Profiler {
     /// ever cancelled without it.
     #[pin]
     inner: Mutex<Inner>,
-    /// The sampler work and the timer that queues it; armed under `inner`.
+    /// The sampler work and the timer that queues it; started, paused and
+    /// kicked under `inner`.
     #[pin]
     work: Clock,
     /// Written only under `inner`; read by user space through mappings.
@@ -220,8 +221,8 @@ impl Profiler {
     /// every control plane is gone and before freeing.
     pub(crate) fn shutdown(&self) {
         self.inner.lock().stopping = true;
-        // Outside the lock: the work function takes it. Nothing arms the
-        // timer once `stopping` is set.
+        // Outside the lock: the work function takes it. Nothing starts the
+        // timer or kicks the work once `stopping` is set.
         self.work.stop();
         // The probe goes, with the references of the forks it queued; the
         // registry's go with the profiler.
@@ -282,9 +283,9 @@ impl Profiler {
         }
         if !inner.running && !inner.stopping {
             inner.running = true;
-            let deadline = inner.schedule.restart(sampler::now_ns(), None);
+            inner.schedule.restart(sampler::now_ns(), None);
             self.buffer.set_state(abi::STATE_RUNNING);
-            self.work.arm(deadline);
+            self.work.start(&inner.schedule);
         }
         Ok(tgid)
     }
@@ -414,11 +415,11 @@ impl Profiler {
             return Err(EINVAL);
         }
         let mut inner = self.inner.lock();
-        let deadline = inner.schedule.restart(sampler::now_ns(), Some(period_us));
+        inner.schedule.restart(sampler::now_ns(), Some(period_us));
         self.buffer.set_period_us(period_us);
         if inner.running && !inner.stopping {
-            // A tick queued for the old schedule finds itself not due.
-            self.work.arm(deadline);
+            // A tick queued for the old grid finds itself not due.
+            self.work.start(&inner.schedule);
         }
         Ok(())
     }
@@ -444,7 +445,8 @@ impl Profiler {
     }
 
     /// One sampler tick: samples every registered process, writes the
-    /// records and the classic sample, and re-arms for the next deadline.
+    /// records and the classic sample, and moves the schedule to the next
+    /// deadline (the timer re-arms itself).
     fn tick(&self) {
         let mut guard = self.inner.lock();
         // The sample's time; the tick's cost is counted from here.
@@ -454,14 +456,19 @@ impl Profiler {
             return;
         }
         adopt_forks(inner, &[]);
+        if !inner.running {
+            // Queued before the timer stopped.
+            return;
+        }
         if inner.registry.is_empty() {
             inner.running = false;
+            self.work.pause();
             self.buffer.set_state(abi::STATE_IDLE);
             return;
         }
         if !inner.schedule.due(time_ns) {
-            // Queued for a schedule that a new period replaced.
-            self.work.arm(inner.schedule.next());
+            // Queued for a deadline a catch-up served, or for a grid that a
+            // new period replaced.
             return;
         }
         let jiffies = sampler::jiffies();
@@ -559,16 +566,19 @@ impl Profiler {
         c.process_samples = c.process_samples.saturating_add(sampled);
         buffer.set_ticks(c.ticks);
 
-        let (deadline, late) = inner.schedule.next_deadline(time_ns);
-        c.overruns = c.overruns.saturating_add(u64::from(late));
-        // Re-arm even if the last process just exited: the next tick finds
-        // the registry empty and stops, so a registration racing with this
-        // one never finds a stopped sampler it must restart.
-        self.work.arm(deadline);
-
-        let cost = sampler::now_ns().saturating_sub(time_ns);
+        // The timer keeps running even if the last process just exited:
+        // the next tick finds the registry empty and stops it, so a
+        // registration racing with this one never finds a stopped sampler
+        // it must restart.
+        let end_ns = sampler::now_ns();
+        let cost = end_ns.saturating_sub(time_ns);
         c.cost_last_ns = cost;
         c.cost_total_ns = c.cost_total_ns.saturating_add(cost);
         c.cost_max_ns = c.cost_max_ns.max(cost);
+        match inner.schedule.advance(time_ns, end_ns) {
+            Next::Wait => {}
+            Next::CatchUp => self.work.kick(),
+            Next::Overrun => c.overruns = c.overruns.saturating_add(1),
+        }
     }
 }

@@ -1,18 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The sampler's clock: a delayed work item armed by a high-resolution
-//! timer on absolute deadlines, and a drift-free schedule.
+//! The sampler's clock: a work item queued by a periodic high-resolution
+//! timer on a grid of absolute deadlines, and the drift-free schedule the
+//! work keeps on the same grid.
 //!
 //! The sampler runs in a work item (process context, where it may take the
 //! profiler's mutex). Arming the work itself (`queue_delayed_work`) rounds
 //! its delay up to whole jiffies, and the timer wheel adds its own slack,
 //! so at 1 kHz a period would be 1 ms plus up to a jiffy. [`Clock`]
-//! instead arms an hrtimer on an absolute CLOCK_MONOTONIC deadline in
-//! nanoseconds; its callback (hard interrupt context, in `glue.c`) only
-//! queues the work, with no delay. [`Schedule`] computes the deadlines: the
-//! `n`-th is `start + n * period` exactly, so the mean period is exact and
-//! never drifts the way re-arming relative to "now" does (the classic
-//! module's 51 jiffies per 50 ms).
+//! instead runs an hrtimer on absolute CLOCK_MONOTONIC deadlines in
+//! nanoseconds, `start + n * period`: its callback (hard interrupt context,
+//! in `glue.c`) moves it to the next deadline of the grid and queues the
+//! work, so a tick does not re-arm anything. [`Schedule`] follows the same
+//! grid in the work, one deadline per tick: a tick finds whether it is due,
+//! whether the sampler is behind (it then catches up at once, so the mean
+//! period stays exact and never drifts the way re-arming relative to "now"
+//! does, the classic module's 51 jiffies per 50 ms), or so far behind that
+//! it skips the deadlines missed (an overrun).
 
 use kernel::bindings;
 use kernel::prelude::*;
@@ -26,7 +30,9 @@ extern "C" {
         size: usize,
         func: unsafe extern "C" fn(*mut bindings::work_struct),
     ) -> i32;
-    fn pfprof_clock_arm(clock: *mut ClockCells, deadline_ns: u64);
+    fn pfprof_clock_start(clock: *mut ClockCells, first_ns: u64, period_ns: u64);
+    fn pfprof_clock_pause(clock: *mut ClockCells);
+    fn pfprof_clock_kick(clock: *mut ClockCells);
     fn pfprof_clock_stop(clock: *mut ClockCells);
 }
 
@@ -45,15 +51,17 @@ pub(crate) fn now_ns() -> u64 {
     kernel::time::Ktime::ktime_get().to_ns() as u64
 }
 
-/// `struct pfprof_clock` of `glue.c`: the work and its timer.
+/// `struct pfprof_clock` of `glue.c`: the work, its timer and the timer's
+/// period.
 #[repr(C)]
 struct ClockCells {
-    work: bindings::delayed_work,
+    work: bindings::work_struct,
     timer: bindings::hrtimer,
+    period_ns: u64,
 }
 
-/// The sampler's clock: a delayed work item that runs a fixed function,
-/// queued by an hrtimer at absolute deadlines.
+/// The sampler's clock: a work item that runs a fixed function, queued by
+/// a periodic hrtimer on absolute deadlines.
 #[pin_data]
 pub(crate) struct Clock {
     #[pin]
@@ -67,7 +75,7 @@ unsafe impl Send for Clock {}
 unsafe impl Sync for Clock {}
 
 impl Clock {
-    /// A clock whose work runs `func` on the system high-priority
+    /// A stopped clock whose work runs `func` on the system high-priority
     /// workqueue. Fails if `glue.c`'s struct differs from [`ClockCells`].
     pub(crate) fn new(
         func: unsafe extern "C" fn(*mut bindings::work_struct),
@@ -87,19 +95,34 @@ impl Clock {
         }
     }
 
-    /// Arms the timer for `deadline_ns` (CLOCK_MONOTONIC), replacing any
-    /// earlier deadline; a deadline that has passed queues the work at
-    /// once. Does not sleep.
-    pub(crate) fn arm(&self, deadline_ns: u64) {
+    /// (Re)starts the timer on the grid of `schedule`: its next deadline,
+    /// then one every period. Waits for a running timer callback (which
+    /// takes no lock of the module's), so it may be called under them, in
+    /// process context.
+    pub(crate) fn start(&self, schedule: &Schedule) {
+        // SAFETY: The cells are initialised and pinned; process context.
+        unsafe { pfprof_clock_start(self.cells.get(), schedule.next, schedule.period_ns()) };
+    }
+
+    /// Stops the timer until the next [`Clock::start`]; a work it queued
+    /// may still run. Process context, as [`Clock::start`].
+    pub(crate) fn pause(&self) {
+        // SAFETY: The cells are initialised; process context.
+        unsafe { pfprof_clock_pause(self.cells.get()) };
+    }
+
+    /// Queues the work at once, if it is not queued already (a late
+    /// sampler catching up). Does not sleep.
+    pub(crate) fn kick(&self) {
         // SAFETY: The cells are initialised and pinned.
-        unsafe { pfprof_clock_arm(self.cells.get(), deadline_ns) };
+        unsafe { pfprof_clock_kick(self.cells.get()) };
     }
 
     /// Stops the clock for good: cancels the timer, then cancels the work,
     /// waits for a running instance to finish, and makes every later
-    /// queueing attempt fail. The caller must make sure that nothing arms
-    /// the timer again once this is called (the work function checks a
-    /// flag set before).
+    /// queueing attempt fail. The caller must make sure that nothing
+    /// starts the timer or kicks the work once this is called (the work
+    /// function checks a flag set before).
     ///
     /// Sleeps: never call it holding a lock the work function takes.
     pub(crate) fn stop(&self) {
@@ -109,11 +132,24 @@ impl Clock {
 }
 
 /// How many periods behind its deadlines the sampler may fall and still
-/// catch up; beyond that the schedule restarts (an overrun).
+/// catch up; beyond that it skips the deadlines missed (an overrun).
 const MAX_BEHIND: u64 = 10;
 
-/// Absolute deadlines in CLOCK_MONOTONIC nanoseconds for a period in
-/// microseconds.
+/// What a tick leaves to do, after [`Schedule::advance`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// The next deadline is ahead: the timer queues the next tick.
+    Wait,
+    /// The next deadline has passed: tick again at once.
+    CatchUp,
+    /// The sampler fell more than [`MAX_BEHIND`] periods behind: the
+    /// deadlines missed are skipped, the next is the grid's first ahead.
+    Overrun,
+}
+
+/// A grid of absolute deadlines in CLOCK_MONOTONIC nanoseconds, `start +
+/// n * period`, for a period in microseconds, and the one the sampler
+/// waits for.
 #[derive(Clone, Copy)]
 pub(crate) struct Schedule {
     period_us: u32,
@@ -134,43 +170,45 @@ impl Schedule {
         u64::from(self.period_us).saturating_mul(1_000)
     }
 
-    /// Starts a new schedule at `now` (ns), with a new period if given;
-    /// returns the first deadline, one period from now.
-    pub(crate) fn restart(&mut self, now: u64, period_us: Option<u32>) -> u64 {
+    /// Starts a new grid at `now` (ns), with a new period if given; its
+    /// first deadline is one period from now.
+    pub(crate) fn restart(&mut self, now: u64, period_us: Option<u32>) {
         if let Some(p) = period_us {
             self.period_us = p.clamp(abi::PERIOD_MIN_US, abi::PERIOD_MAX_US);
         }
         self.next = now.saturating_add(self.period_ns());
-        self.next
     }
 
-    /// Whether a tick at `now` is the one the schedule waits for. A tick
-    /// comes at its deadline or later, never earlier, unless it was queued
-    /// for the deadline of a schedule that a period change has replaced
-    /// since: that one must not count.
+    /// Whether a tick at `now` is the one the schedule waits for. The timer
+    /// runs on the same grid and never fires early, so a tick it queued
+    /// comes at its deadline or later; one that comes earlier was queued
+    /// for a deadline that a catch-up served already, or for a grid that a
+    /// period change has replaced since: it must not count.
     pub(crate) fn due(&self, now: u64) -> bool {
-        now.saturating_add(self.period_ns() / 2) >= self.next
+        now >= self.next
     }
 
-    /// The deadline the clock waits for.
-    pub(crate) fn next(&self) -> u64 {
-        self.next
-    }
-
-    /// After a tick at `now`: moves to the next deadline and returns it
-    /// (in the past when the sampler is late: it then catches up, so the
-    /// mean period stays exact), and whether the schedule fell so far
-    /// behind ([`MAX_BEHIND`] periods) that it restarts from `now` instead:
-    /// an overrun, which keeps a persistently overloaded sampler from
-    /// running back to back.
-    pub(crate) fn next_deadline(&mut self, now: u64) -> (u64, bool) {
+    /// After the tick of the current deadline, which started at `start`
+    /// and ended at `end` (ns): moves to the next deadline and says what to
+    /// do. A sampler behind its deadlines catches up (ticks at once), so
+    /// the mean period stays exact. A tick that started more than
+    /// [`MAX_BEHIND`] periods after the next deadline is an overrun: the
+    /// deadlines missed are skipped, up to the first after `end`, the one
+    /// the timer waits for (hrtimer_forward skips the same), which keeps a
+    /// persistently overloaded sampler from running back to back.
+    pub(crate) fn advance(&mut self, start: u64, end: u64) -> Next {
         let period = self.period_ns();
         self.next = self.next.saturating_add(period);
-        let limit = self.next.saturating_add(MAX_BEHIND.saturating_mul(period));
-        if now > limit {
-            (self.restart(now, None), true)
+        if start.saturating_sub(self.next) > MAX_BEHIND.saturating_mul(period) {
+            // The first deadline after `end`: `next + k * period > end`.
+            let behind = end.saturating_sub(self.next);
+            let skip = (behind / period.max(1)).saturating_add(1);
+            self.next = self.next.saturating_add(skip.saturating_mul(period));
+            Next::Overrun
+        } else if end >= self.next {
+            Next::CatchUp
         } else {
-            (self.next, false)
+            Next::Wait
         }
     }
 }

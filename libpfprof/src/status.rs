@@ -61,8 +61,8 @@ pub struct Status {
     pub records_written: u64,
     /// Sampler ticks since load or reset.
     pub ticks: u64,
-    /// Times the sampler fell more than 10 periods behind and restarted its
-    /// schedule (a late sampler otherwise catches up).
+    /// Times the sampler fell more than 10 periods behind and skipped the
+    /// deadlines it missed (a late sampler otherwise catches up).
     pub overruns: u64,
     /// Process samples taken (sum over ticks of processes sampled).
     pub process_samples: u64,

@@ -140,8 +140,9 @@ fn a_process_that_exits_is_dropped_after_its_last_record() {
 
 /// The period in jiffies at HZ=1000 (the lab kernel's; checked by ioctl.rs).
 const PERIOD_JIFFIES: i64 = 50;
-/// How late a tick may be before the schedule restarts (kmod/sampler.rs:
-/// more than `MAX_BEHIND` = 10 periods behind the next deadline).
+/// How late a tick may be before the sampler skips the deadlines it missed
+/// (kmod/sampler.rs: more than `MAX_BEHIND` = 10 periods behind the next
+/// deadline).
 const OVERRUN_LATENESS: i64 = 11 * PERIOD_JIFFIES;
 /// The shortest stretch between overruns the drift check uses: a module
 /// that re-arms relative to "now" (51 jiffies a period) drifts by more than
@@ -152,8 +153,8 @@ const MIN_STRETCH: usize = 100;
 /// stretch the deadlines are `base + 50 k`, so each sample's phase `j - 50
 /// k` is `base` plus its lateness (>= 0). A sample more than
 /// [`OVERRUN_LATENESS`] after the lowest phase so far is surely late by
-/// that much: an overrun, after which the schedule restarts (a new
-/// stretch). Returns the stretches of phases.
+/// that much: an overrun, after which the sampler resumes at a later
+/// deadline (a new stretch). Returns the stretches of phases.
 fn stretches(jiffies: &[u64]) -> Vec<Vec<i64>> {
     let mut out: Vec<Vec<i64>> = vec![Vec::new()];
     let mut lowest = i64::MAX;
@@ -249,7 +250,7 @@ fn stretches_split_at_overruns_only() {
     let mut j: Vec<u64> = (0..10).map(|k| 1000 + 50 * k).collect();
     j.extend([1500 + 300, 1550 + 300, 1600, 1650]);
     assert_eq!(stretches(&j).iter().map(Vec::len).collect::<Vec<_>>(), [14]);
-    // A tick 600 jiffies late: the schedule restarts from it.
+    // A tick 600 jiffies late: the sampler resumes after it.
     let mut j: Vec<u64> = (0..10).map(|k| 1000 + 50 * k).collect();
     j.push(1500 + 600);
     j.extend((1..5).map(|k| 2100 + 50 * k));
