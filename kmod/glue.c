@@ -171,7 +171,8 @@ static unsigned long pfprof_switches(struct task_struct *t)
  * registered processes sleep through most periods.
  *
  * Otherwise the counters are read, `*exited` says whether every thread has
- * exited (the counts are final), and true is returned. The results are
+ * exited and run for the last time (the counts are final), and true is
+ * returned. The results are
  * plain scalars, so no struct layout is shared with Rust.
  */
 bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
@@ -183,7 +184,7 @@ bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
 	unsigned int seq, nextseq = 0;
 	unsigned long flags, sw;
 	u64 minor, major, cpu;
-	bool single;
+	bool single, dead, alone;
 
 	if (*switches != ULLONG_MAX && !smp_load_acquire(&leader->on_cpu) &&
 	    pfprof_switches(leader) == *switches)
@@ -194,6 +195,13 @@ bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
 	 * its CPU before it can be seen idle, and counts a switch.
 	 */
 	sw = pfprof_switches(leader);
+	/*
+	 * Also before the counters: a leader past its last switch (TASK_DEAD,
+	 * and off its CPU, which its final switch clears with release) adds
+	 * nothing to them any more.
+	 */
+	dead = READ_ONCE(leader->__state) == TASK_DEAD &&
+	       !smp_load_acquire(&leader->on_cpu);
 	smp_rmb();
 	rcu_read_lock();
 	do {
@@ -209,6 +217,8 @@ bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
 			cpu += READ_ONCE(t->se.sum_exec_runtime);
 		}
 		single = READ_ONCE(sig->nr_threads) == 1;
+		/* Every other thread's counts are in sig (__exit_signal). */
+		alone = READ_ONCE(sig->nr_threads) <= 1;
 		nextseq = 1; /* Take the lock if we have to retry. */
 	} while (need_seqretry(&sig->stats_lock, seq));
 	done_seqretry_irqrestore(&sig->stats_lock, seq, flags);
@@ -219,9 +229,12 @@ bool pfprof_read_counters(struct task_struct *leader, u64 *minor_faults,
 	*cpu_ns = cpu;
 	/* The one live thread is the leader: its switches stand for all. */
 	*switches = single && READ_ONCE(leader->exit_state) == 0 ? sw : ULLONG_MAX;
-	/* Every thread has exited and the leader is a zombie or gone. */
-	*exited = READ_ONCE(leader->exit_state) != 0 &&
-		  atomic_read(&sig->live) == 0;
+	/*
+	 * Final: the leader is dead and every other thread released. A
+	 * thread that has only begun to exit (signal->live already counted
+	 * down) still runs, and its CPU time still grows.
+	 */
+	*exited = dead && alone;
 	return true;
 }
 
